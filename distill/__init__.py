@@ -1,0 +1,1 @@
+"""Distillation of the FADA-style teacher into fast students, and the corpus it trains on."""

@@ -1,0 +1,1 @@
+"""Procedural talking-head corpus: speech, text, visemes, faces."""

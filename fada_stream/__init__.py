@@ -1,0 +1,1 @@
+"""fada-stream: a real-time talking-avatar SDK."""
