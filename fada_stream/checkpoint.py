@@ -60,6 +60,7 @@ def save_checkpoint(
     tmp_h = header.with_name(f".{header.name}.tmp-{os.getpid()}")
     save_file(tensors, str(tmp_w), metadata={"kind": kind})
     tmp_h.write_text(json.dumps(doc, indent=2, sort_keys=True) + "\n")
+    os.chmod(tmp_w, 0o644)  # safetensors creates 0600 files; package data must be readable by every user
     os.replace(tmp_w, weights)
     os.replace(tmp_h, header)
     return stem

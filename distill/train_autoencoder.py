@@ -1,0 +1,178 @@
+"""Train the latent autoencoder (8x down, 4 channels) on corpus frames.
+
+    python -m distill.train_autoencoder --data corpus/train --out runs/autoencoder --max-minutes 30
+    torchrun --nproc_per_node 2 -m distill.train_autoencoder --data cache.safetensors ...
+
+`--data` is a corpus folder (decoded once into `<out>/cache.safetensors`) or a cache file. Writes
+`<out>/autoencoder.{safetensors,json}` (EMA weights and the latent statistics the denoiser's inputs
+are standardised with), `<out>/state.*` to resume from, and `<out>/log.jsonl`.
+"""
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Literal
+
+import torch
+import torch.nn.functional as F
+from torch.nn.parallel import DistributedDataParallel as DDP
+from tqdm import tqdm
+
+from distill.data.windows import Cache, build_cache, load_cache
+from distill.train_common import (
+    Budget, Dist, any_rank, autocast, command_line, has_run_state, load_run_state, make_ema, mean_across,
+    parse_config, save_run_state, setup_distributed, teardown_distributed, update_ema,
+)
+from fada_stream.checkpoint import save_checkpoint
+from fada_stream.model.autoencoder import AUTOENCODER_KIND, Autoencoder, images_to_unit
+from fada_stream.model.config import PRESETS
+
+log = logging.getLogger(__name__)
+KIND = AUTOENCODER_KIND
+
+
+@dataclass
+class TrainConfig:
+    data: str = "corpus/train"  # corpus folder or cache file
+    out: str = "runs/autoencoder"
+    preset: Literal["tiny", "base"] = "tiny"
+    # Clean frames only: a decoder that learns blur and compression artefacts reproduces them. The
+    # teacher trains on this tier too, so one cache file serves both.
+    tier: Literal["high", "all"] = "high"
+    steps: int = 20000
+    batch: int = 32  # frames per step per process
+    lr: float = 5e-4
+    warmup: int = 200
+    ema: float = 0.999
+    # Gaussian noise on the latents while training: the decoder then tolerates the small errors a
+    # few-step sampler leaves, and together with the L2 penalty pins the latent scale.
+    latent_noise: float = 0.1
+    latent_l2: float = 1e-3
+    log_every: int = 50
+    eval_every: int = 500
+    save_every: int = 1000
+    max_minutes: float = 0.0  # stop cleanly (and save) after this much wall time; 0 = no limit
+    device: str = "auto"
+    bf16: bool = True  # bf16 autocast on CUDA
+    seed: int = 0
+
+
+def resolve_cache(data: str, out: Path, tier: str, d: Dist) -> Cache:
+    """A cache file as given, or the corpus folder decoded once by rank 0 into <out>/cache-<tier>.safetensors."""
+    path = Path(data)
+    if path.is_dir():
+        target = out / f"cache-{tier}.safetensors"
+        if d.master and not target.is_file():
+            with tqdm(desc="decoding corpus", unit="clip") as bar:
+                # JPEG q90: a tenth of the raw size on disk, at about 1/255 mean error.
+                build_cache(path, target, tier=None if tier == "all" else tier, frame_format="jpeg", progress=bar.update)
+        if d.world > 1:
+            torch.distributed.barrier()
+        path = target
+    return load_cache(path)
+
+
+def split_clips(cache: Cache) -> tuple[torch.Tensor, torch.Tensor]:
+    """Frame indices for training and for evaluation (every 20th clip held out, when there are enough)."""
+    train, held = [], []
+    for c in range(cache.n_clips):
+        idx = torch.arange(int(cache.frame_start[c]), int(cache.frame_start[c + 1]))
+        (held if cache.n_clips >= 4 and c % 20 == 19 else train).append(idx)
+    train_idx = torch.cat(train)
+    return train_idx, (torch.cat(held) if held else train_idx)
+
+
+@torch.no_grad()
+def evaluate(ae: Autoencoder, frames: torch.Tensor, device: torch.device) -> float:
+    """PSNR (dB) of reconstructions of held-out frames."""
+    mse = []
+    for i in range(0, len(frames), 64):
+        x = images_to_unit(frames[i : i + 64].to(device))  # (b, 3, H, W)
+        mse.append(F.mse_loss(ae.decode(ae.encode(x)), x, reduction="none").flatten(1).mean(1))
+    m = torch.cat(mse).mean().item() / 4.0  # [-1, 1] -> [0, 1] scale
+    return 10.0 * torch.log10(torch.tensor(1.0 / max(m, 1e-10))).item()
+
+
+@torch.no_grad()
+def latent_stats(ae: Autoencoder, frames: torch.Tensor, pool: torch.Tensor, device: torch.device, n: int = 512) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-channel mean and std of raw latents over n frames spread evenly through `pool` (frame indices)."""
+    idx = pool[torch.linspace(0, len(pool) - 1, min(n, len(pool))).long()]
+    z = torch.cat([ae.encode_raw(images_to_unit(frames[idx[i : i + 256]].to(device))) for i in range(0, len(idx), 256)])  # (n, C, h, w)
+    return z.mean(dim=(0, 2, 3)).cpu(), z.std(dim=(0, 2, 3)).cpu()
+
+
+def export(ae: Autoencoder, frames: torch.Tensor, pool: torch.Tensor, device: torch.device, path: Path, meta: dict) -> None:
+    """Measure the latent statistics with these weights and write the checkpoint the teacher loads."""
+    ae.set_latent_stats(*latent_stats(ae, frames, pool, device))
+    save_checkpoint(path, KIND, ae.cfg, ae.state_dict(), meta=meta)
+
+
+def main(cfg: TrainConfig) -> Path:
+    d = setup_distributed(cfg.device)
+    torch.manual_seed(cfg.seed + d.rank)
+    out = Path(cfg.out)
+    out.mkdir(parents=True, exist_ok=True)
+    budget = Budget(cfg.max_minutes)
+    cache = resolve_cache(cfg.data, out, cfg.tier, d)
+    train_idx, eval_idx = split_clips(cache)
+    eval_frames = cache.frames[eval_idx[torch.linspace(0, len(eval_idx) - 1, min(256, len(eval_idx))).long()]]
+
+    ae = Autoencoder(PRESETS[cfg.preset]().ae).to(d.device)
+    ema = make_ema(ae)
+    opt = torch.optim.AdamW(ae.parameters(), lr=cfg.lr, betas=(0.9, 0.99), weight_decay=0.0)
+    step = 0
+    if has_run_state(out):
+        step, _ = load_run_state(out, "autoencoder", ae, ema, opt)
+        log.info("resumed %s at step %d", out, step)
+    model = DDP(ae) if d.world > 1 else ae
+    meta = {"command": command_line(), "train_config": asdict(cfg)}
+    run_cfg = {"train": asdict(cfg), "model": asdict(ae.cfg)}
+
+    bar = tqdm(total=cfg.steps, initial=step, desc="autoencoder", disable=not d.master)
+    logf = open(out / "log.jsonl", "a") if d.master else None
+    gen = torch.Generator().manual_seed(cfg.seed * 1000 + d.rank + step)
+    while step < cfg.steps:
+        idx = train_idx[torch.randint(len(train_idx), (cfg.batch,), generator=gen)]
+        x = images_to_unit(cache.frames[idx].to(d.device, non_blocking=True))  # (B, 3, H, W)
+        lr = cfg.lr * min(1.0, (step + 1) / cfg.warmup)
+        for g in opt.param_groups:
+            g["lr"] = lr
+        with autocast(d.device, cfg.bf16):
+            rec, z = model(x, cfg.latent_noise)  # (B, 3, H, W), (B, C, h, w)
+            rec_loss = F.l1_loss(rec.float(), x) + F.mse_loss(rec.float(), x)
+            loss = rec_loss + cfg.latent_l2 * z.float().square().mean()
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(ae.parameters(), 1.0)
+        opt.step()
+        update_ema(ema, ae, cfg.ema, step)
+        step += 1
+        bar.update(1)
+
+        stop = any_rank(budget.spent(), d)
+        if step % cfg.log_every == 0 or stop or step == cfg.steps:
+            rl = mean_across(rec_loss.item(), d)
+            row = {"step": step, "loss": round(rl, 5), "lr": lr}
+            if step % cfg.eval_every == 0 or stop or step == cfg.steps:
+                row["eval_psnr"] = round(evaluate(ema, eval_frames, d.device), 3)
+            bar.set_postfix(loss=f"{rl:.4f}", **({"psnr": row["eval_psnr"]} if "eval_psnr" in row else {}))
+            if logf:
+                logf.write(json.dumps(row) + "\n")
+                logf.flush()
+        if d.master and (step % cfg.save_every == 0 or stop or step == cfg.steps):
+            save_run_state(out, "autoencoder", run_cfg, ae, ema, opt, step, meta)
+            export(ema, cache.frames, train_idx, d.device, out / "autoencoder", {**meta, "step": step})
+        if stop:
+            break
+    bar.close()
+    if logf:
+        logf.close()
+    teardown_distributed()
+    return out / "autoencoder"
+
+
+if __name__ == "__main__":
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    main(parse_config(TrainConfig, description=__doc__.split("\n")[0]))

@@ -1,0 +1,37 @@
+"""The teacher's networks: latent autoencoder, audio encoder, video DiT; and loading them from a checkpoint."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from fada_stream.checkpoint import load_checkpoint, load_into
+from fada_stream.model.autoencoder import Autoencoder, DiffusersAutoencoder, LatentCodec, load_autoencoder
+from fada_stream.model.audio_encoder import AudioEncoder, mel_window, stream_mel
+from fada_stream.model.config import PRESETS, AudioConfig, AutoencoderConfig, DiTConfig, ModelConfig, from_dict, preset
+from fada_stream.model.dit import VideoDiT
+
+TEACHER_KIND = "fada-teacher"
+
+__all__ = [
+    "PRESETS", "AudioConfig", "AudioEncoder", "Autoencoder", "AutoencoderConfig", "DiTConfig", "DiffusersAutoencoder",
+    "LatentCodec", "ModelConfig", "TEACHER_KIND", "VideoDiT", "build_teacher", "from_dict", "load_autoencoder",
+    "load_teacher", "mel_window", "preset", "stream_mel",
+]
+
+
+def build_teacher(cfg: ModelConfig) -> VideoDiT:
+    return VideoDiT(cfg.dit, cfg.audio)
+
+
+def load_teacher(directory: str | Path) -> tuple[VideoDiT, LatentCodec, ModelConfig]:
+    """(denoiser, autoencoder, config) from a folder holding teacher.{json,safetensors} and, for our
+    autoencoder, autoencoder.{json,safetensors}."""
+    directory = Path(directory)
+    doc, state, _ = load_checkpoint(directory / "teacher", TEACHER_KIND)
+    cfg = from_dict(ModelConfig, doc)
+    model = build_teacher(cfg)
+    load_into(model, state, str(directory / "teacher"))
+    if cfg.autoencoder == "diffusers":
+        codec = load_autoencoder(cfg.autoencoder_path, kind="diffusers")
+    else:
+        codec = load_autoencoder(str(directory / "autoencoder"), cfg=cfg.ae)
+    return model.eval(), codec, cfg

@@ -1,0 +1,189 @@
+"""Latent autoencoder: 8x down, 4 channels; our own small one, or a diffusers AutoencoderKL from a local path.
+
+Both sides of the interface speak standardised latents (per-channel zero mean, unit variance over
+training frames), so the denoiser never knows which autoencoder produced them. Images are
+(B, 3, H, W) floats in [-1, 1].
+"""
+from __future__ import annotations
+
+from typing import Protocol, runtime_checkable
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from fada_stream.model.config import AutoencoderConfig
+
+
+@runtime_checkable
+class LatentCodec(Protocol):
+    """What the teacher, the render CLI and the runtime need from an autoencoder."""
+
+    latent_channels: int
+    downsample: int
+
+    def encode(self, images: torch.Tensor) -> torch.Tensor:
+        """(B, 3, H, W) in [-1, 1] -> (B, C, H/d, W/d) standardised latents."""
+        ...
+
+    def decode(self, latents: torch.Tensor) -> torch.Tensor:
+        """(B, C, h, w) standardised latents -> (B, 3, h*d, w*d) in [-1, 1]."""
+        ...
+
+
+#################################################################################
+#                                   Our autoencoder                             #
+#################################################################################
+
+
+class ResBlock(nn.Module):
+    def __init__(self, ch: int):
+        super().__init__()
+        self.conv1 = nn.Conv2d(ch, ch, 3, 1, 1)
+        self.conv2 = nn.Conv2d(ch, ch, 3, 1, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.conv2(F.silu(self.conv1(F.silu(x))))  # (B, ch, H, W)
+
+
+class Encoder(nn.Module):
+    """Strided 3x3 convolutions down a pyramid whose channels double as resolution halves."""
+
+    def __init__(self, cfg: AutoencoderConfig):
+        super().__init__()
+        ch = cfg.enc_channels
+        layers: list[nn.Module] = [nn.Conv2d(3, ch[0], 3, 1, 1)]
+        for cin, cout in zip(ch[:-1], ch[1:]):
+            layers += [nn.SiLU(), nn.Conv2d(cin, cout, 3, 2, 1), ResBlock(cout)]
+        layers += [nn.SiLU(), nn.Conv2d(ch[-1], cfg.latent_channels, 1)]
+        self.net = nn.Sequential(*layers)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)  # (B, C, H/8, W/8)
+
+
+class Decoder(nn.Module):
+    """Residual blocks where pixels are few, then 1x1-conv + pixel-shuffle up with shrinking channels.
+
+    The cost sits at 16x16 (256 positions); every doubling of resolution gets a quarter or fewer of
+    the channels, so each level costs about the same and the whole decoder a few ms per 128x128
+    frame on two CPU cores (method.md's budget).
+    """
+
+    def __init__(self, cfg: AutoencoderConfig):
+        super().__init__()
+        ch, nb = cfg.dec_channels, cfg.dec_blocks
+        self.stem = nn.Conv2d(cfg.latent_channels, ch[0], 3, 1, 1)
+        levels = []
+        for i, c in enumerate(ch):
+            mods: list[nn.Module] = [ResBlock(c) for _ in range(nb[i])]
+            if i + 1 < len(ch):
+                mods += [nn.SiLU(), nn.Conv2d(c, 4 * ch[i + 1], 1), nn.PixelShuffle(2), nn.Conv2d(ch[i + 1], ch[i + 1], 3, 1, 1)]
+            levels.append(nn.Sequential(*mods))
+        self.levels = nn.Sequential(*levels)
+        self.out = nn.Conv2d(ch[-1], 3, 3, 1, 1)
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        h = self.levels(self.stem(z))  # (B, ch[-1], H, W)
+        return self.out(F.silu(h))  # (B, 3, H, W)
+
+
+class Autoencoder(nn.Module):
+    """Deterministic autoencoder; latents are standardised with statistics stored in its config."""
+
+    def __init__(self, cfg: AutoencoderConfig):
+        super().__init__()
+        self.cfg = cfg
+        self.latent_channels = cfg.latent_channels
+        self.downsample = cfg.downsample
+        self.encoder = Encoder(cfg)
+        self.decoder = Decoder(cfg)
+        self.register_buffer("mean", torch.tensor(cfg.latent_mean).view(1, -1, 1, 1), persistent=False)
+        self.register_buffer("std", torch.tensor(cfg.latent_std).view(1, -1, 1, 1), persistent=False)
+
+    def set_latent_stats(self, mean: torch.Tensor, std: torch.Tensor) -> None:
+        """Record the raw latents' per-channel statistics (config and buffers), after training."""
+        self.cfg.latent_mean = tuple(float(v) for v in mean)
+        self.cfg.latent_std = tuple(float(v) for v in std)
+        self.mean.copy_(mean.view(1, -1, 1, 1))
+        self.std.copy_(std.view(1, -1, 1, 1))
+
+    def forward(self, images: torch.Tensor, latent_noise: float = 0.0) -> tuple[torch.Tensor, torch.Tensor]:
+        """Training pass: (reconstruction (B, 3, H, W), raw latent (B, C, h, w)), noise added before decoding."""
+        z = self.encoder(images)  # (B, C, h, w)
+        return self.decoder(z + latent_noise * torch.randn_like(z)), z
+
+    def encode_raw(self, images: torch.Tensor) -> torch.Tensor:
+        return self.encoder(images)  # (B, C, h, w)
+
+    def decode_raw(self, z: torch.Tensor) -> torch.Tensor:
+        return self.decoder(z)  # (B, 3, H, W)
+
+    def encode(self, images: torch.Tensor) -> torch.Tensor:
+        return (self.encoder(images) - self.mean) / self.std  # (B, C, h, w)
+
+    def decode(self, latents: torch.Tensor) -> torch.Tensor:
+        return self.decoder(latents * self.std + self.mean).clamp(-1.0, 1.0)  # (B, 3, H, W)
+
+
+#################################################################################
+#                          diffusers AutoencoderKL adapter                      #
+#################################################################################
+
+
+class DiffusersAutoencoder(nn.Module):
+    """A diffusers-style AutoencoderKL loaded from a local folder, behind the LatentCodec interface.
+
+    diffusers is imported only here, so it stays an optional dependency for base-preset users.
+    Its own scaling_factor / shift_factor standardise the latents (SD's 0.18215 convention).
+    """
+
+    def __init__(self, path: str, dtype: torch.dtype = torch.float32):
+        super().__init__()
+        try:
+            from diffusers import AutoencoderKL
+        except ImportError as e:
+            raise ImportError("the 'diffusers' autoencoder needs `pip install diffusers`") from e
+        self.vae = AutoencoderKL.from_pretrained(path, local_files_only=True, torch_dtype=dtype)
+        self.vae.requires_grad_(False)
+        cfg = self.vae.config
+        self.latent_channels = int(cfg.latent_channels)
+        self.downsample = 2 ** (len(cfg.block_out_channels) - 1)
+        self.scale = float(getattr(cfg, "scaling_factor", 1.0) or 1.0)
+        self.shift = float(getattr(cfg, "shift_factor", 0.0) or 0.0)
+
+    @torch.no_grad()
+    def encode(self, images: torch.Tensor) -> torch.Tensor:
+        z = self.vae.encode(images.to(self.vae.dtype)).latent_dist.mean  # (B, C, h, w)
+        return ((z - self.shift) * self.scale).float()
+
+    @torch.no_grad()
+    def decode(self, latents: torch.Tensor) -> torch.Tensor:
+        z = latents / self.scale + self.shift  # (B, C, h, w)
+        return self.vae.decode(z.to(self.vae.dtype)).sample.float().clamp(-1.0, 1.0)
+
+
+def images_to_unit(frames: torch.Tensor) -> torch.Tensor:
+    """(..., H, W, 3) uint8 -> (..., 3, H, W) float in [-1, 1]."""
+    return frames.movedim(-1, -3).float() / 127.5 - 1.0
+
+
+def unit_to_images(x: torch.Tensor) -> torch.Tensor:
+    """(..., 3, H, W) in [-1, 1] -> (..., H, W, 3) uint8."""
+    return ((x.clamp(-1, 1) + 1.0) * 127.5).round().to(torch.uint8).movedim(-3, -1)
+
+
+AUTOENCODER_KIND = "fada-autoencoder"
+
+
+def load_autoencoder(path: str, kind: str = "ours", cfg: AutoencoderConfig | None = None) -> nn.Module:
+    """Our autoencoder from a checkpoint stem (`<dir>/autoencoder`), or a diffusers one from a local folder."""
+    if kind == "diffusers":
+        return DiffusersAutoencoder(path)
+    from fada_stream.checkpoint import load_checkpoint, load_into
+    from fada_stream.model.config import from_dict
+
+    doc, state, _ = load_checkpoint(path, AUTOENCODER_KIND)
+    ae = Autoencoder(from_dict(AutoencoderConfig, doc) if cfg is None else cfg)
+    load_into(ae, state, str(path))
+    return ae.eval()

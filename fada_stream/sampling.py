@@ -1,0 +1,127 @@
+"""Flow-matching schedules and samplers as pure functions, and the teacher's multi-CFG wrapper.
+
+Convention (rectified flow, Liu et al. 2022; Lipman et al. 2022): x_t = (1 - t) x0 + t eps, t = 1 is
+pure noise, the model predicts the velocity v = eps - x0, and sampling integrates dx/dt = v from
+t = 1 down to t = 0. Samplers take any `model_fn(x, t) -> v` and never import the model.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable, Literal
+
+import torch
+
+@dataclass
+class TeacherSampling:
+    """The teacher's sampler: 25 steps x 3 guidance branches = 75 NFE per window (FADA's teacher)."""
+
+    steps: int = 25
+    method: Literal["euler", "heun"] = "euler"  # Heun doubles the NFE for the same steps
+    shift: float = 1.0  # SD3 time shift; > 1 favours high noise (useful at 512 px, not at 128)
+    s_ref: float = 1.5  # reference guidance: identity sharpness
+    s_audio: float = 2.5  # audio guidance: lip-sync strength; both scales are starting points, tuned by evaluation
+
+
+ModelFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+Callback = Callable[[dict], None]
+
+
+#################################################################################
+#                                   Schedules                                   #
+#################################################################################
+
+
+def get_ts(n: int, shift: float = 1.0, device: torch.device | str = "cpu") -> torch.Tensor:
+    """n + 1 times from 1 to 0; shift > 1 spends more steps at high noise (SD3, Esser et al. 2024, eq. 23)."""
+    t = torch.linspace(1.0, 0.0, n + 1, device=device)  # (n+1,)
+    return shift * t / (1.0 + (shift - 1.0) * t)
+
+
+def add_noise(x0: torch.Tensor, noise: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+    """x_t = (1 - t) x0 + t eps, t broadcast from (B,)."""
+    t = t.view(-1, *([1] * (x0.ndim - 1)))
+    return (1.0 - t) * x0 + t * noise
+
+
+def velocity_target(x0: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
+    return noise - x0
+
+
+def sample_train_t(b: int, device: torch.device | str, generator: torch.Generator | None = None) -> torch.Tensor:
+    """Logit-normal training times (SD3, Esser et al. 2024, sec. 3.1): more weight on mid noise levels."""
+    return torch.sigmoid(torch.randn(b, device=device, generator=generator))
+
+
+#################################################################################
+#                                   Samplers                                    #
+#################################################################################
+
+
+@torch.no_grad()
+def sample_euler(model_fn: ModelFn, x: torch.Tensor, ts: torch.Tensor, callback: Callback | None = None) -> torch.Tensor:
+    """Euler's method on the flow ODE: one model evaluation per step."""
+    for i in range(len(ts) - 1):
+        t = ts[i].expand(x.shape[0])  # (B,)
+        v = model_fn(x, t)
+        if callback is not None:
+            callback({"x": x, "i": i, "t": ts[i], "v": v})
+        x = x + (ts[i + 1] - ts[i]) * v
+    return x
+
+
+@torch.no_grad()
+def sample_heun(model_fn: ModelFn, x: torch.Tensor, ts: torch.Tensor, callback: Callback | None = None) -> torch.Tensor:
+    """Heun's second-order method (Karras et al. 2022, alg. 1); the last step to t = 0 is plain Euler."""
+    for i in range(len(ts) - 1):
+        t, t_next = ts[i], ts[i + 1]
+        v = model_fn(x, t.expand(x.shape[0]))
+        if callback is not None:
+            callback({"x": x, "i": i, "t": t, "v": v})
+        x_next = x + (t_next - t) * v
+        if t_next > 0:
+            v_next = model_fn(x_next, t_next.expand(x.shape[0]))
+            x_next = x + (t_next - t) * 0.5 * (v + v_next)
+        x = x_next
+    return x
+
+
+SAMPLERS = {"euler": sample_euler, "heun": sample_heun}
+
+
+#################################################################################
+#                                Multi-CFG wrapper                              #
+#################################################################################
+
+
+def combine_multi_cfg(v_uncond: torch.Tensor, v_ref: torch.Tensor, v_full: torch.Tensor, s_ref: float, s_audio: float) -> torch.Tensor:
+    """v = v(0,0) + s_ref (v(ref,0) - v(0,0)) + s_audio (v(ref,audio) - v(ref,0)) (FADA / method.md)."""
+    return v_uncond + s_ref * (v_ref - v_uncond) + s_audio * (v_full - v_ref)
+
+
+def multi_cfg(model: Callable[..., torch.Tensor], s_ref: float, s_audio: float, **cond: torch.Tensor | None) -> ModelFn:
+    """Wrap a denoiser into model_fn(x, t) doing the three guidance branches in one batched pass.
+
+    `model(x, t, drop_ref=..., drop_audio=..., **cond)` is called once on a 3B batch ordered
+    (unconditional, reference only, reference + audio); tensors in `cond` are repeated to match.
+    """
+    rep = {k: (v.repeat(3, *([1] * (v.ndim - 1))) if isinstance(v, torch.Tensor) else v) for k, v in cond.items()}
+
+    def model_fn(x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        b = x.shape[0]
+        flags = torch.tensor([[1, 1], [0, 1], [0, 0]], dtype=torch.bool, device=x.device).repeat_interleave(b, 0)  # (3B, 2)
+        v = model(x.repeat(3, *([1] * (x.ndim - 1))), t.repeat(3), drop_ref=flags[:, 0], drop_audio=flags[:, 1], **rep)  # (3B, ...)
+        v_uncond, v_ref, v_full = v.chunk(3)
+        return combine_multi_cfg(v_uncond, v_ref, v_full, s_ref, s_audio)
+
+    return model_fn
+
+
+def window_noise(shape: tuple[int, ...], motion: torch.Tensor | None, generator: torch.Generator | None = None, device: torch.device | str = "cpu") -> torch.Tensor:
+    """Starting point of a window: noise, with the clean motion latents in the first M frames.
+
+    The denoiser returns zero velocity there, so any sampler keeps them exactly.
+    """
+    x = torch.randn(shape, generator=generator, device=device)  # (B, F, C, h, w)
+    if motion is not None:
+        x[:, : motion.shape[1]] = motion
+    return x

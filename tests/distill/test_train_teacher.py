@@ -1,0 +1,174 @@
+"""Teacher training: the cache and its windows, losses that fall, resume, checkpoints, torchrun with gloo.
+
+Everything runs on a fake corpus in the real layout (mp4 + wav + png + json + manifest): a coloured
+disc per identity whose dark mouth opens with the audio's loudness.
+"""
+import json
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from distill import train_autoencoder, train_teacher
+from distill.data.windows import WindowDataset, build_cache, load_cache
+from fada_stream.model import AudioConfig, load_teacher, preset
+
+pytest.importorskip("av")
+SIZE, FPS, SR = 128, 25, 16000
+ROOT = Path(__file__).resolve().parents[2]
+TINY = dict(width=32, depth=1, heads=2, frames=6, motion_frames=2)
+
+
+def face(colour: np.ndarray, mouth: float) -> np.ndarray:
+    yy, xx = np.mgrid[:SIZE, :SIZE]
+    img = np.full((SIZE, SIZE, 3), 40, np.uint8)
+    img[(yy - 64) ** 2 + (xx - 64) ** 2 < 48**2] = colour
+    img[((yy - 88) / (2 + 10 * mouth)) ** 2 + ((xx - 64) / 14.0) ** 2 < 1] = (30, 10, 10)
+    return img
+
+
+def make_fake_corpus(out: Path, n_clips: int = 6, n_frames: int = 24) -> Path:
+    from distill.data.manifest import write_manifest
+    from distill.data.video_io import write_mp4, write_wav
+
+    out.mkdir(parents=True, exist_ok=True)
+    rows = []
+    for i in range(n_clips):
+        rng, ident = np.random.default_rng(i), i // 2
+        colour = np.random.default_rng(100 + ident).integers(90, 250, 3).astype(np.uint8)
+        t = np.arange(n_frames * SR // FPS) / SR
+        env = np.clip(np.sin(2 * np.pi * rng.uniform(1.5, 3.0) * t + rng.uniform(0, 6)), 0, None)  # (N,)
+        audio = (0.4 * env * np.sin(2 * np.pi * 220 * t)).astype(np.float32)
+        mouth = env.reshape(n_frames, -1).mean(1)  # (T,)
+        cid, tier = f"fake-{i:03d}", "moderate" if i % 3 == 2 else "high"
+        write_mp4(out / f"{cid}.mp4", np.stack([face(colour, m) for m in mouth]), audio, fps=FPS)
+        write_wav(out / f"{cid}.wav", audio)
+        Image.fromarray(face(colour, 0.0)).save(out / f"{cid}.png")
+        meta = {"id": cid, "tier": tier, "identity_id": f"id{ident}", "n_frames": n_frames, "fps": FPS,
+                "params": {"jaw": [round(float(m), 4) for m in mouth], "yaw": [0.0] * n_frames},
+                "speaking": [int(m > 0.2) for m in mouth]}
+        (out / f"{cid}.json").write_text(json.dumps(meta))
+        rows.append({"id": cid, "tier": tier, "identity_id": meta["identity_id"], "n_frames": n_frames})
+    write_manifest(out, rows)
+    return out
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory):
+    return make_fake_corpus(tmp_path_factory.mktemp("corpus"))
+
+
+@pytest.fixture(scope="module")
+def cache_file(corpus, tmp_path_factory):
+    return build_cache(corpus, tmp_path_factory.mktemp("cache") / "high.safetensors", frame_format="jpeg")
+
+
+@pytest.fixture(scope="module")
+def ae_ckpt(cache_file, tmp_path_factory):
+    out = tmp_path_factory.mktemp("ae")
+    torch.manual_seed(0)
+    return train_autoencoder.main(train_autoencoder.TrainConfig(data=str(cache_file), out=str(out), steps=2, batch=4, device="cpu"))
+
+
+def test_cache_round_trips_and_keeps_only_the_tier(corpus, tmp_path):
+    raw = load_cache(build_cache(corpus, tmp_path / "raw.safetensors", frame_format="raw"))
+    from distill.data.video_io import read_mp4, read_wav
+
+    assert raw.clip_ids == ["fake-000", "fake-001", "fake-003", "fake-004"] and raw.tier == "high"
+    assert torch.equal(raw.frames[24:48], torch.from_numpy(read_mp4(corpus / "fake-001.mp4").frames))
+    wav, _ = read_wav(corpus / "fake-001.wav")
+    assert np.abs(raw.audio[15360:30720].numpy() - wav).max() < 1e-4
+    assert raw.identity_ids == ["id0", "id1", "id2"] and raw.clip_identity.tolist() == [0, 0, 1, 2]
+    jpeg = load_cache(build_cache(corpus, tmp_path / "jpeg.safetensors", frame_format="jpeg"))
+    assert (jpeg.frames.float() - raw.frames.float()).abs().mean() < 2.0
+    assert (tmp_path / "jpeg.safetensors").stat().st_size < (tmp_path / "raw.safetensors").stat().st_size / 3
+    capped = build_cache(corpus, tmp_path / "capped.safetensors", max_mb=0.5, max_per_identity=1)
+    assert load_cache(capped).clip_ids == ["fake-000", "fake-003"] and capped.stat().st_size < 0.5e6
+
+
+def test_windows_align_frames_audio_and_references(cache_file):
+    cache, cfg = load_cache(cache_file), AudioConfig()
+    ds = WindowDataset(cache, 6, cfg, stride=2, p_other_frame=1.0)
+    item = ds[5]
+    c, s = ds.index[5]
+    assert item["x"].shape == (6, 3, 128, 128) and item["x"].dtype == torch.uint8
+    assert item["mel"].shape == (80, cfg.mel_span(6)) and item["params"].shape == (6, 2)
+    a = int(cache.frame_start[c]) + s
+    assert torch.equal(item["x"], cache.frames[a : a + 6].permute(0, 3, 1, 2))
+    for i in range(len(ds)):  # a reference frame never comes from the window's own clip
+        c, _ = ds.index[i]
+        ref = ds[i]["ref"].permute(1, 2, 0)
+        own = cache.frames[int(cache.frame_start[c]) : int(cache.frame_start[c + 1])]
+        if len(ds.same_identity[c]):
+            assert not (own == ref).flatten(1).all(1).any()
+
+
+def test_teacher_loss_falls_in_a_few_steps(cache_file):
+    torch.manual_seed(0)
+    cache = load_cache(cache_file)
+    cfg = train_teacher.TrainConfig(**TINY)
+    mc = preset("tiny", **TINY)
+    lat = torch.randn(len(cache.frames), 4, 16, 16) * 0.5 + cache.frames.float().mean((1, 2, 3)).view(-1, 1, 1, 1) / 100
+    ds = WindowDataset(cache, 6, mc.audio, latents=lat, ref_latents=torch.zeros(3, 4, 16, 16))
+    batch = torch.utils.data.default_collate([ds[i] for i in range(0, len(ds), max(1, len(ds) // 8))])
+    model = train_teacher.build_teacher(mc)
+    opt = torch.optim.AdamW(model.parameters(), lr=3e-3)
+    losses = []
+    for _ in range(25):
+        loss = train_teacher.flow_loss(model, batch, mc, cfg, torch.Generator().manual_seed(0))
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+    assert losses[-1] < 0.8 * losses[0], losses
+
+
+def test_train_scripts_checkpoint_and_resume(cache_file, ae_ckpt, tmp_path):
+    out = tmp_path / "teacher"
+    args = dict(data=str(cache_file), autoencoder=str(ae_ckpt), out=str(out), steps=2, batch=2, device="cpu", eval_every=2, **TINY)
+    train_teacher.main(train_teacher.TrainConfig(**args))
+    model, codec, mc = load_teacher(out)
+    assert mc.dit.width == 32 and mc.ae.latent_std != (1.0, 1.0, 1.0, 1.0)  # measured statistics travel with it
+    doc = json.loads((out / "teacher.json").read_text())
+    assert doc["meta"]["step"] == 2 and "command" in doc["meta"]
+    train_teacher.main(train_teacher.TrainConfig(**{**args, "steps": 3}))
+    rows = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in rows] == [2, 3] and "audio_gain" in rows[0]
+    assert json.loads((out / "state.json").read_text())["meta"]["step"] == 3
+
+
+def test_max_minutes_stops_cleanly_with_a_checkpoint(cache_file, ae_ckpt, tmp_path):
+    out = tmp_path / "t"
+    train_teacher.main(train_teacher.TrainConfig(data=str(cache_file), autoencoder=str(ae_ckpt), out=str(out), steps=10**6,
+                                                 batch=2, device="cpu", max_minutes=1e-4, **TINY))
+    assert json.loads((out / "teacher.json").read_text())["meta"]["step"] >= 1
+
+
+def test_teacher_refuses_a_cache_of_every_tier(corpus, ae_ckpt, tmp_path):
+    every = build_cache(corpus, tmp_path / "all.safetensors", tier=None, frame_format="jpeg")
+    with pytest.raises(ValueError, match="high tier only"):
+        train_teacher.main(train_teacher.TrainConfig(data=str(every), autoencoder=str(ae_ckpt), out=str(tmp_path / "t"), steps=1, device="cpu", **TINY))
+
+
+def test_torchrun_two_gloo_processes(cache_file, ae_ckpt, tmp_path):
+    out = tmp_path / "ddp"
+    env = {**os.environ, "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""), "OMP_NUM_THREADS": "1"}
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", "-m", "distill.train_teacher",
+           "--data", str(cache_file), "--autoencoder", str(ae_ckpt), "--out", str(out), "--steps", "2", "--batch", "2",
+           "--device", "cpu"] + [f"--{k.replace('_', '-')}={v}" for k, v in TINY.items()]
+    # Own session: on a timeout the whole group (launcher and both workers) is killed, not just the launcher.
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        _, err = proc.communicate(timeout=100)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        _, err = proc.communicate()
+    assert proc.returncode == 0, err[-3000:]
+    doc = json.loads((out / "teacher.json").read_text())
+    assert doc["meta"]["step"] == 2 and doc["meta"]["command"].startswith("torchrun")

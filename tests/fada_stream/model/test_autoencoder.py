@@ -1,0 +1,51 @@
+"""Autoencoder: 8x down / 4 channels, standardised latents, the LatentCodec protocol, checkpoints."""
+import importlib.util
+
+import pytest
+import torch
+
+from fada_stream.checkpoint import save_checkpoint
+from fada_stream.model import Autoencoder, AutoencoderConfig, DiffusersAutoencoder, LatentCodec, load_autoencoder
+from fada_stream.model.autoencoder import AUTOENCODER_KIND, images_to_unit, unit_to_images
+
+
+def test_shapes_and_protocol():
+    ae = Autoencoder(AutoencoderConfig()).eval()
+    x = torch.rand(2, 3, 128, 128) * 2 - 1
+    z = ae.encode(x)
+    assert z.shape == (2, 4, 16, 16) and ae.downsample == 8
+    y = ae.decode(z)
+    assert y.shape == x.shape and y.abs().max() <= 1
+    assert isinstance(ae, LatentCodec)
+
+
+def test_latent_standardisation_is_inverted_by_decode():
+    ae = Autoencoder(AutoencoderConfig()).eval()
+    x = torch.rand(1, 3, 128, 128) * 2 - 1
+    raw = ae.encode_raw(x)
+    mean, std = torch.tensor([0.5, -1.0, 0.0, 2.0]), torch.tensor([2.0, 0.5, 1.0, 3.0])
+    ae.set_latent_stats(mean, std)
+    z = ae.encode(x)
+    assert torch.allclose(z, (raw - mean.view(1, -1, 1, 1)) / std.view(1, -1, 1, 1), atol=1e-6)
+    assert torch.allclose(ae.decode(z), ae.decode_raw(raw).clamp(-1, 1), atol=1e-5)
+    assert ae.cfg.latent_std == (2.0, 0.5, 1.0, 3.0)
+
+
+def test_checkpoint_round_trip_keeps_stats(tmp_path):
+    ae = Autoencoder(AutoencoderConfig()).eval()
+    ae.set_latent_stats(torch.tensor([0.1, 0.2, 0.3, 0.4]), torch.tensor([1.5, 1.5, 2.0, 2.0]))
+    save_checkpoint(tmp_path / "autoencoder", AUTOENCODER_KIND, ae.cfg, ae.state_dict())
+    loaded = load_autoencoder(str(tmp_path / "autoencoder"))
+    x = torch.rand(1, 3, 128, 128) * 2 - 1
+    assert torch.equal(loaded.encode(x), ae.encode(x))
+
+
+def test_image_conversions_round_trip():
+    img = torch.randint(0, 256, (2, 128, 128, 3), dtype=torch.uint8)
+    assert torch.equal(unit_to_images(images_to_unit(img)), img)
+
+
+@pytest.mark.skipif(importlib.util.find_spec("diffusers") is not None, reason="diffusers is installed")
+def test_diffusers_adapter_says_what_is_missing():
+    with pytest.raises(ImportError, match="diffusers"):
+        DiffusersAutoencoder("/nonexistent")
