@@ -5,8 +5,10 @@ where it is used so the model code stays importable on machines without it.
 """
 from __future__ import annotations
 
+import contextlib
 import os
 from fractions import Fraction
+from typing import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +18,19 @@ SAMPLE_RATE = 16000
 
 class MediaError(ValueError):
     """An input file could not be used (unreadable, no audio, empty)."""
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
+    """Yield a temporary sibling of `path`; rename it onto `path` only if the block succeeds."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.stem}.tmp-{os.getpid()}{path.suffix}")
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
 
 
 def read_audio(path: str | os.PathLike, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
@@ -43,18 +58,26 @@ def read_audio(path: str | os.PathLike, sample_rate: int = SAMPLE_RATE) -> np.nd
     return np.nan_to_num(audio, nan=0.0, posinf=1.0, neginf=-1.0)
 
 
-def write_mp4(path: str | os.PathLike, frames: np.ndarray, audio: np.ndarray | None, fps: int = 25, sample_rate: int = SAMPLE_RATE, crf: int = 18) -> None:
-    """(T, H, W, 3) uint8 RGB + mono float audio -> H.264/AAC mp4, written to a temporary name and renamed."""
+def write_mp4(
+    path: str | os.PathLike,
+    frames: np.ndarray,
+    audio: np.ndarray | None,
+    fps: int = 25,
+    sample_rate: int = SAMPLE_RATE,
+    crf: int = 18,
+) -> None:
+    """Encode (T, H, W, 3) uint8 RGB frames and mono float audio into an H.264/AAC mp4, atomically.
+
+    x264 runs single-threaded so the same frames always give the same bitstream.
+    """
     import av
 
-    path = Path(path)
-    tmp = path.with_name(f".{path.stem}.tmp-{os.getpid()}{path.suffix or '.mp4'}")
     t, h, w, _ = frames.shape
-    try:
+    with atomic_path(path) as tmp:
         with av.open(str(tmp), "w", format="mp4") as box:
             vs = box.add_stream("libx264", rate=fps)
             vs.width, vs.height, vs.pix_fmt = w, h, "yuv420p"
-            vs.options = {"crf": str(crf), "preset": "veryfast"}
+            vs.options = {"crf": str(crf), "preset": "veryfast", "threads": "1"}
             vs.codec_context.time_base = Fraction(1, fps)
             aus = None
             if audio is not None and len(audio):
@@ -66,11 +89,8 @@ def write_mp4(path: str | os.PathLike, frames: np.ndarray, audio: np.ndarray | N
                 box.mux(vs.encode(vf))
             box.mux(vs.encode())
             if aus is not None:
-                af = av.AudioFrame.from_ndarray(np.clip(audio, -1, 1).astype(np.float32)[None], format="fltp", layout="mono")
+                pcm = np.clip(audio, -1.0, 1.0).astype(np.float32)[None, :]  # (1, N)
+                af = av.AudioFrame.from_ndarray(pcm, format="fltp", layout="mono")
                 af.sample_rate, af.pts = sample_rate, 0
                 box.mux(aus.encode(af))
                 box.mux(aus.encode())
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()

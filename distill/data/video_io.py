@@ -1,38 +1,25 @@
 """Reading and writing talking-head clips: H.264 mp4 with an AAC track, 16 kHz wav.
 
-Writes go to a temporary name in the destination folder and are renamed into
-place, so an interrupted run never leaves a half-written clip behind.
+Encoding and audio decoding are the runtime's (`fada_stream.video`); this adds what the
+corpus needs on top: whole clips decoded onto a fixed frame grid, and wav files. Writes
+go to a temporary name and are renamed into place, so an interrupted run never leaves a
+half-written clip behind.
 """
 from __future__ import annotations
 
-import contextlib
 import os
 import wave
 from dataclasses import dataclass
-from fractions import Fraction
-from pathlib import Path
-from typing import Iterator
 
 import numpy as np
 
-SAMPLE_RATE = 16000
+from fada_stream.video import SAMPLE_RATE, MediaError, atomic_path, read_audio, write_mp4
+
+__all__ = ["SAMPLE_RATE", "Clip", "ClipReadError", "atomic_path", "read_mp4", "read_wav", "write_mp4", "write_wav"]
 
 
-class ClipReadError(ValueError):
+class ClipReadError(MediaError):
     """A video could not be used: unreadable, no audio, no frames."""
-
-
-@contextlib.contextmanager
-def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
-    """Yield a temporary sibling of `path`; rename it onto `path` only if the block succeeds."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.stem}.tmp-{os.getpid()}{path.suffix}")
-    try:
-        yield tmp
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
 
 
 def write_wav(path: str | os.PathLike, audio: np.ndarray, sample_rate: int = SAMPLE_RATE) -> None:
@@ -54,45 +41,6 @@ def read_wav(path: str | os.PathLike) -> tuple[np.ndarray, int]:
         pcm = np.frombuffer(w.readframes(w.getnframes()), dtype="<i2")
     audio = pcm.reshape(-1, n_ch).astype(np.float32).mean(axis=1) / 32768.0  # (N,)
     return audio, rate
-
-
-def write_mp4(
-    path: str | os.PathLike,
-    frames: np.ndarray,
-    audio: np.ndarray | None,
-    fps: int = 25,
-    sample_rate: int = SAMPLE_RATE,
-    crf: int = 18,
-) -> None:
-    """Encode (T, H, W, 3) uint8 RGB frames and mono float audio into an mp4, atomically.
-
-    x264 runs single-threaded so the same frames always give the same bitstream.
-    """
-    import av
-
-    t, h, w, _ = frames.shape
-    with atomic_path(path) as tmp:
-        with av.open(str(tmp), "w", format="mp4") as box:
-            vs = box.add_stream("libx264", rate=fps)
-            vs.width, vs.height, vs.pix_fmt = w, h, "yuv420p"
-            vs.options = {"crf": str(crf), "preset": "veryfast", "threads": "1"}
-            vs.codec_context.time_base = Fraction(1, fps)
-            aus = None
-            if audio is not None:
-                aus = box.add_stream("aac", rate=sample_rate)
-                aus.layout = "mono"
-            for i in range(t):
-                vf = av.VideoFrame.from_ndarray(frames[i], format="rgb24")
-                vf.pts = i
-                box.mux(vs.encode(vf))
-            box.mux(vs.encode())
-            if aus is not None:
-                pcm = np.clip(audio, -1.0, 1.0).astype(np.float32)[None, :]  # (1, N)
-                af = av.AudioFrame.from_ndarray(pcm, format="fltp", layout="mono")
-                af.sample_rate = sample_rate
-                af.pts = 0
-                box.mux(aus.encode(af))
-                box.mux(aus.encode())
 
 
 @dataclass
@@ -131,10 +79,11 @@ def read_mp4(path: str | os.PathLike, fps: float | None = None, require_audio: b
             raise ClipReadError(f"{path}: corrupt video: {e}") from e
         if not images:
             raise ClipReadError(f"{path}: no decodable video frames")
-    audio = _read_audio(path)
-    if audio is None:
+    try:
+        audio = read_audio(path, SAMPLE_RATE)
+    except MediaError as e:
         if require_audio:
-            raise ClipReadError(f"{path}: no audio stream")
+            raise ClipReadError(str(e)) from e
         audio = np.zeros(0, np.float32)
     frames = np.stack(images)  # (T, H, W, 3)
     if fps is not None and abs(fps - rate) > 1e-3:
@@ -145,25 +94,3 @@ def read_mp4(path: str | os.PathLike, fps: float | None = None, require_audio: b
         idx = np.clip(np.searchsorted(rel, want + 0.5 / rate) - 1, 0, len(rel) - 1)
         frames, rate = frames[idx], fps
     return Clip(frames=frames, audio=audio, fps=rate)
-
-
-def _read_audio(path: str | os.PathLike) -> np.ndarray | None:
-    """Decode the first audio stream to 16 kHz mono float32, or None if there is none."""
-    import av
-
-    with av.open(str(path)) as box:
-        if not box.streams.audio:
-            return None
-        resampler = av.AudioResampler(format="flt", layout="mono", rate=SAMPLE_RATE)
-        chunks = []
-        try:
-            for frame in box.decode(box.streams.audio[0]):
-                for out in resampler.resample(frame):
-                    chunks.append(out.to_ndarray().reshape(-1))
-            for out in resampler.resample(None):
-                chunks.append(out.to_ndarray().reshape(-1))
-        except av.error.FFmpegError as e:
-            raise ClipReadError(f"{path}: corrupt audio: {e}") from e
-    if not chunks:
-        return None
-    return np.concatenate(chunks).astype(np.float32)

@@ -1,0 +1,1 @@
+"""Evaluation: SyncNet-style lip-sync expert, face-parameter regressor, identity encoder, metrics, reports."""
