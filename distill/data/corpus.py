@@ -79,9 +79,9 @@ def write_photo_references(out_dir: str | Path, size: int = 128) -> list[Path]:
     from PIL import Image
 
     # (loader, square crop around the face: top, left, side) picked by eye on the sample images.
-    crops = {"astronaut": (skdata.astronaut, 20, 150, 200), "cameraman": (skdata.camera, 40, 180, 150)}
+    crops = {"astronaut": (skdata.astronaut, 20, 150, 200), "cameraman": (skdata.camera, 50, 120, 150)}
     folder = Path(out_dir) / "photos"
-    folder.mkdir(exist_ok=True)
+    folder.mkdir(parents=True, exist_ok=True)
     written = []
     for name, (load, top, left, side) in crops.items():
         img = np.asarray(load())

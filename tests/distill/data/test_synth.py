@@ -97,3 +97,13 @@ def test_no_manifest_when_generation_fails(tmp_path, monkeypatch):
     with pytest.raises(RuntimeError):
         c.synth_corpus(tmp_path, "train", 2, seed=0, workers=1)
     assert not (tmp_path / "manifest.jsonl").exists()
+
+
+def test_openset_photo_references(tmp_path):
+    from PIL import Image
+
+    paths = corpus.write_photo_references(tmp_path)
+    assert len(paths) == 2
+    for p in paths:
+        with Image.open(p) as im:
+            assert im.size == (128, 128) and im.mode == "RGB"
