@@ -57,7 +57,7 @@ class TrainConfig:
     warmup: int = 500
     weight_decay: float = 0.0
     ema: float = 0.999
-    # Condition dropout (method.md): these shares of samples train the unconditional and the
+    # Condition dropout (as in FADA's teacher): these shares of samples train the unconditional and the
     # reference-only branches of the three-branch guidance; the rest see reference + audio.
     p_uncond: float = 0.1
     p_drop_audio: float = 0.1

@@ -7,6 +7,7 @@ Pickle-based formats are never opened: they can run code on load.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from dataclasses import asdict, is_dataclass
@@ -28,6 +29,14 @@ def _stem(path: str | os.PathLike) -> Path:
     if p.suffix in _PICKLE_SUFFIXES:
         raise CheckpointError(f"{p}: pickle checkpoints are refused (they can execute code); use safetensors + JSON")
     return p.with_suffix("") if p.suffix in {".safetensors", ".json"} else p
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
 
 
 def save_checkpoint(
@@ -58,11 +67,18 @@ def save_checkpoint(
     weights, header = stem.with_suffix(".safetensors"), stem.with_suffix(".json")
     tmp_w = weights.with_name(f".{weights.name}.tmp-{os.getpid()}")
     tmp_h = header.with_name(f".{header.name}.tmp-{os.getpid()}")
-    save_file(tensors, str(tmp_w), metadata={"kind": kind})
-    tmp_h.write_text(json.dumps(doc, indent=2, sort_keys=True) + "\n")
-    os.chmod(tmp_w, 0o644)  # safetensors creates 0600 files; package data must be readable by every user
-    os.replace(tmp_w, weights)
-    os.replace(tmp_h, header)
+    try:
+        save_file(tensors, str(tmp_w), metadata={"kind": kind})
+        os.chmod(tmp_w, 0o644)  # safetensors creates 0600 files; package data must be readable by every user
+        # The JSON names the exact weights it belongs with: a crash between the two renames, or a
+        # weights file swapped or truncated later, is caught on load instead of pairing mismatched halves.
+        doc["weights_sha256"] = _sha256(tmp_w)
+        tmp_h.write_text(json.dumps(doc, indent=2, sort_keys=True) + "\n")
+        os.replace(tmp_w, weights)
+        os.replace(tmp_h, header)
+    finally:
+        for tmp in (tmp_w, tmp_h):
+            tmp.unlink(missing_ok=True)
     return stem
 
 
@@ -83,6 +99,9 @@ def load_checkpoint(path: str | os.PathLike, kind: str) -> tuple[dict[str, Any],
         raise CheckpointError(f"{header}: not a fada-stream checkpoint config")
     if doc.get("kind") != kind:
         raise CheckpointError(f"{header}: holds a {doc.get('kind')!r} model, expected {kind!r}")
+    expected = doc.get("weights_sha256")
+    if expected is not None and _sha256(weights) != expected:
+        raise CheckpointError(f"{weights}: does not match {header.name} (truncated, or from another save)")
     try:
         tensors = load_file(str(weights))
     except (SafetensorError, OSError, ValueError) as e:

@@ -95,6 +95,30 @@ def decode(codec: LatentCodec, latents: torch.Tensor, batch: int = 32) -> Iterat
         yield unit_to_images(codec.decode(latents[i : i + batch])).numpy()  # (b, H, W, 3)
 
 
+def n_frames_for(n_samples: int, cfg: ModelConfig) -> int:
+    """Video frames for audio of n_samples: the video lasts as long as the audio, to within one frame."""
+    return max(1, math.ceil(n_samples / (cfg.audio.sample_rate // cfg.fps)))
+
+
+@torch.no_grad()
+def render_audio(
+    model: torch.nn.Module,
+    codec: LatentCodec,
+    cfg: ModelConfig,
+    audio: np.ndarray,
+    reference: np.ndarray,
+    sampling: TeacherSampling,
+    seed: int = 0,
+    progress: Callable[[int], None] | None = None,
+) -> np.ndarray:
+    """(T, H, W, 3) uint8 frames for (N,) float audio at cfg.audio.sample_rate and an (S, S, 3) uint8 reference."""
+    ref = codec.encode(images_to_unit(torch.from_numpy(reference))[None])[0]  # (C, h, w)
+    mel = stream_mel(torch.from_numpy(audio), cfg.audio)  # (n_mels, N // hop + 1)
+    gen = torch.Generator().manual_seed(seed)
+    latents = render_latents(model, cfg, ref, mel, n_frames_for(len(audio), cfg), sampling, gen, progress)
+    return np.concatenate(list(decode(codec, latents)))  # (T, H, W, 3)
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description="Render an audio file to a talking-head mp4.")
     p.add_argument("--audio", required=True, help="speech audio, any format and rate ffmpeg reads")
@@ -124,17 +148,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {e}", file=sys.stderr)
         return 2
     sampling = TeacherSampling(steps=args.steps, method=args.method, s_ref=args.s_ref, s_audio=args.s_audio)
-    spf = cfg.audio.sample_rate // cfg.fps
-    n_frames = max(1, math.ceil(len(audio) / spf))
-    ref = codec.encode(images_to_unit(torch.from_numpy(ref_img))[None])[0]  # (C, h, w)
-    mel = stream_mel(torch.from_numpy(audio), cfg.audio)  # (n_mels, N // hop + 1)
-    gen = torch.Generator().manual_seed(args.seed)
-    n_windows = len(Windows(cfg.dit.frames, cfg.dit.motion_frames).starts(n_frames))
+    n_windows = len(Windows(cfg.dit.frames, cfg.dit.motion_frames).starts(n_frames_for(len(audio), cfg)))
     with tqdm(total=n_windows, desc=f"rendering ({n_windows} windows x {sampling.steps * 3} NFE)", unit="window") as bar:
-        latents = render_latents(model, cfg, ref, mel, n_frames, sampling, gen, bar.update)
-    frames = np.concatenate(list(decode(codec, latents)))  # (T, H, W, 3)
+        frames = render_audio(model, codec, cfg, audio, ref_img, sampling, args.seed, bar.update)  # (T, H, W, 3)
     write_mp4(args.out, frames, audio, fps=cfg.fps, sample_rate=cfg.audio.sample_rate)
-    print(f"wrote {args.out}: {n_frames} frames, {len(audio) / cfg.audio.sample_rate:.2f} s")
+    print(f"wrote {args.out}: {len(frames)} frames, {len(audio) / cfg.audio.sample_rate:.2f} s")
     return 0
 
 

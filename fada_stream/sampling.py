@@ -94,7 +94,7 @@ SAMPLERS = {"euler": sample_euler, "heun": sample_heun}
 
 
 def combine_multi_cfg(v_uncond: torch.Tensor, v_ref: torch.Tensor, v_full: torch.Tensor, s_ref: float, s_audio: float) -> torch.Tensor:
-    """v = v(0,0) + s_ref (v(ref,0) - v(0,0)) + s_audio (v(ref,audio) - v(ref,0)) (FADA / method.md)."""
+    """v = v(0,0) + s_ref (v(ref,0) - v(0,0)) + s_audio (v(ref,audio) - v(ref,0)) (FADA, arXiv 2412.16915, with flow-matching velocities)."""
     return v_uncond + s_ref * (v_ref - v_uncond) + s_audio * (v_full - v_ref)
 
 

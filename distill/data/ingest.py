@@ -40,29 +40,37 @@ def square_resize(frames: np.ndarray, size: int) -> np.ndarray:
     t, h, w, _ = frames.shape
     side = min(h, w)
     top, left = (h - side) // 2, (w - side) // 2
-    crop = torch.from_numpy(frames[:, top : top + side, left : left + side]).permute(0, 3, 1, 2).float()  # (T, 3, S, S)
+    crop = torch.from_numpy(frames[:, top : top + side, left : left + side].copy()).permute(0, 3, 1, 2).float()  # (T, 3, S, S)
     out = []
     for chunk in crop.split(64):
         out.append(F.interpolate(chunk, size=(size, size), mode="bilinear", antialias=True, align_corners=False))
     return torch.cat(out).round().clamp(0, 255).byte().permute(0, 2, 3, 1).numpy()  # (T, size, size, 3)
 
 
-def _safe_id(stem: str) -> str:
-    return "real-" + re.sub(r"[^A-Za-z0-9_.-]+", "_", stem)[:80]
+def clip_ids(files: list[Path], root: Path) -> list[str]:
+    """One id per file from its path below `root`; the extension joins in only where names would collide."""
+    def safe(rel: str) -> str:
+        return "real-" + re.sub(r"[^A-Za-z0-9_.-]+", "_", rel)
+
+    bare = [safe(str(f.relative_to(root).with_suffix(""))) for f in files]
+    ids = [b if bare.count(b) == 1 else safe(str(f.relative_to(root))) for b, f in zip(bare, files)]
+    if len(set(ids)) != len(ids):
+        raise ValueError("ingest: two source files map to the same clip id")
+    return ids
 
 
-def ingest_video(src: Path, out_dir: Path, cfg: IngestConfig) -> dict[str, Any]:
+def ingest_video(src: Path, cid: str, out_dir: Path, cfg: IngestConfig) -> dict[str, Any]:
     from PIL import Image
 
-    clip = read_mp4(src, fps=cfg.fps, require_audio=True)
+    # Crop and resize each frame as it is decoded: a long HD video never sits in memory at full size.
+    clip = read_mp4(src, fps=cfg.fps, require_audio=True, transform=lambda f: square_resize(f[None], cfg.size)[0])
     n = len(clip.frames)
     if n < cfg.min_frames:
         raise ClipReadError(f"{src}: {n} frames, need at least {cfg.min_frames}")
     spf = SAMPLE_RATE // cfg.fps
     audio = np.zeros(n * spf, np.float32)  # (T * spf,): the audio is cut or padded to the video's length
     audio[: min(len(audio), len(clip.audio))] = clip.audio[: len(audio)]
-    frames = square_resize(clip.frames, cfg.size)
-    cid = _safe_id(src.stem)
+    frames = clip.frames
     meta = {
         "id": cid,
         "split": "ingest",
@@ -95,16 +103,16 @@ def ingest_folder(
     """
     src, out = Path(src), Path(out_dir)
     if src.is_file():
-        files = [src]
+        files, root = [src], src.parent
     elif src.is_dir():
-        files = sorted(p for p in src.rglob("*") if p.suffix.lower() in VIDEO_SUFFIXES)
+        files, root = sorted(p for p in src.rglob("*") if p.suffix.lower() in VIDEO_SUFFIXES), src
     else:
         raise FileNotFoundError(f"{src}: no such file or folder")
     out.mkdir(parents=True, exist_ok=True)
     rows, errors = [], []
-    for f in files:
+    for f, cid in zip(files, clip_ids(files, root)):
         try:
-            rows.append(ingest_video(f, out, cfg))
+            rows.append(ingest_video(f, cid, out, cfg))
         except ClipReadError as e:
             log.warning("skipped %s", e)
             errors.append(str(e))

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import wave
 from dataclasses import dataclass
+from typing import Callable
 
 import numpy as np
 
@@ -52,12 +53,19 @@ class Clip:
     fps: float
 
 
-def read_mp4(path: str | os.PathLike, fps: float | None = None, require_audio: bool = True) -> Clip:
+def read_mp4(
+    path: str | os.PathLike,
+    fps: float | None = None,
+    require_audio: bool = True,
+    transform: Callable[[np.ndarray], np.ndarray] | None = None,
+) -> Clip:
     """Decode an mp4 (or any container ffmpeg reads) into RGB frames and 16 kHz mono audio.
 
-    With `fps` set, frames are resampled to that rate by nearest presentation time
-    (so variable-rate real videos land on a fixed grid); otherwise every decoded
-    frame is kept and the stream's average rate is reported.
+    With `fps` set, frames are resampled to that rate by presentation time (so variable-rate
+    real videos land on a fixed grid); otherwise every decoded frame is kept and the stream's
+    average rate is reported. `transform` is applied to each (H, W, 3) frame as it is decoded,
+    so a long high-resolution video is never held in memory at full size. The audio is
+    aligned to the first video frame: a stream that starts later is padded, earlier is cut.
     """
     import av
 
@@ -70,10 +78,15 @@ def read_mp4(path: str | os.PathLike, fps: float | None = None, require_audio: b
             raise ClipReadError(f"{path}: no video stream")
         vs = box.streams.video[0]
         rate = float(vs.average_rate) if vs.average_rate else 25.0
+        audio_start = 0.0
+        if box.streams.audio and box.streams.audio[0].start_time is not None:
+            a = box.streams.audio[0]
+            audio_start = float(a.start_time * a.time_base)
         images, times = [], []
         try:
             for frame in box.decode(vs):
-                images.append(frame.to_ndarray(format="rgb24"))
+                image = frame.to_ndarray(format="rgb24")
+                images.append(transform(image) if transform else image)
                 times.append(float(frame.time) if frame.time is not None else len(times) / rate)
         except av.error.FFmpegError as e:
             raise ClipReadError(f"{path}: corrupt video: {e}") from e
@@ -85,12 +98,14 @@ def read_mp4(path: str | os.PathLike, fps: float | None = None, require_audio: b
         if require_audio:
             raise ClipReadError(str(e)) from e
         audio = np.zeros(0, np.float32)
+    lag = int(round((audio_start - times[0]) * SAMPLE_RATE))  # samples by which the audio starts after the video
+    audio = np.concatenate([np.zeros(lag, np.float32), audio]) if lag > 0 else audio[-lag:]
     frames = np.stack(images)  # (T, H, W, 3)
-    if fps is not None and abs(fps - rate) > 1e-3:
-        t0 = times[0]
-        rel = np.asarray(times) - t0  # (T,)
+    if fps is not None:
+        rel = np.asarray(times) - times[0]  # (T,)
         n_out = max(1, int(round((rel[-1] + 1.0 / rate) * fps)))
         want = np.arange(n_out) / fps  # (T',)
-        idx = np.clip(np.searchsorted(rel, want + 0.5 / rate) - 1, 0, len(rel) - 1)
+        # The frame on screen at each output time: the last one presented within half a frame of it.
+        idx = np.clip(np.searchsorted(rel, want + 0.5 / fps, side="right") - 1, 0, len(rel) - 1)
         frames, rate = frames[idx], fps
     return Clip(frames=frames, audio=audio, fps=rate)

@@ -94,8 +94,9 @@ def build_cache(
     from PIL import Image
     from safetensors.torch import save_file
 
+    from distill.data.face import PARAM_KEYS
     from distill.data.manifest import read_manifest
-    from distill.data.video_io import read_mp4, read_wav
+    from distill.data.video_io import atomic_path, read_mp4, read_wav
 
     data_dir = Path(data_dir)
     rows = [r for r in read_manifest(data_dir) if tier is None or r.get("tier") == tier]
@@ -120,12 +121,11 @@ def build_cache(
         clip = read_mp4(data_dir / f"{cid}.mp4", fps=meta.get("fps", 25), require_audio=False)
         wav, rate = read_wav(data_dir / f"{cid}.wav")
         fps, sr = int(meta.get("fps", 25)), rate
-        keys = sorted(meta["params"])
-        param_keys = param_keys or keys
-        if keys != param_keys:
-            raise ValueError(f"{cid}: face parameters {keys} differ from {param_keys}")
-        n = min(len(clip.frames), len(meta["params"][keys[0]]))
-        p = np.stack([np.asarray(meta["params"][k], np.float32)[:n] for k in keys], axis=1)  # (n, P)
+        keys = param_keys = sorted(PARAM_KEYS)
+        given = meta.get("params", {})
+        n = min([len(clip.frames)] + [len(v) for v in given.values()])
+        # Missing face parameters are NaN (ingested real clips have none): training does not read them.
+        p = np.stack([np.asarray(given[k], np.float32)[:n] if k in given else np.full(n, np.nan, np.float32) for k in keys], axis=1)  # (n, P)
         spk = np.asarray(meta.get("speaking", [0] * n), bool)[:n]  # (n,)
         encoded = [_encode_jpeg(f, quality) for f in clip.frames[:n]] if frame_format == "jpeg" else []
         size += sum(len(j) for j in encoded) or clip.frames[:n].nbytes
@@ -176,9 +176,8 @@ def build_cache(
     }
     out_path = Path(out_path)
     out_path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out_path.with_name(f".{out_path.name}.tmp")
-    save_file({k: v.contiguous() for k, v in tensors.items()}, str(tmp), metadata=header)
-    tmp.replace(out_path)
+    with atomic_path(out_path) as tmp:
+        save_file({k: v.contiguous() for k, v in tensors.items()}, str(tmp), metadata=header)
     return out_path
 
 

@@ -152,7 +152,8 @@ def build_parser() -> argparse.ArgumentParser:
     d = TrainConfig(data=Path("."))
     t = sub.add_parser("train-experts", help="train the sync expert, face regressor and identity encoder")
     t.add_argument("--data", type=Path, required=True, help="corpus folder with manifest.jsonl (train split)")
-    t.add_argument("--out", type=Path, default=DEFAULT_DIR)
+    t.add_argument("--out", type=Path, default=Path("out/experts"),
+                   help="where to write; copy into distill/eval/checkpoints to ship them (default: out/experts)")
     t.add_argument("--sync-steps", type=int, default=d.sync_steps)
     t.add_argument("--regressor-steps", type=int, default=d.regressor_steps)
     t.add_argument("--identity-steps", type=int, default=d.identity_steps)
@@ -170,7 +171,14 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     args = build_parser().parse_args(argv)
     args.argv = argv  # recorded in checkpoints: the exact command that made them
-    return args.func(args)
+    from distill.data.speech import EspeakUnavailable
+    from fada_stream.checkpoint import CheckpointError
+
+    try:
+        return args.func(args)
+    except (CheckpointError, FileNotFoundError, EspeakUnavailable) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -56,6 +56,9 @@ def load_corpus(
     ids, tiers, id_names, crops, faces, params, speaking, mels, refs = [], [], [], [], [], [], [], [], []
     for row in rows:
         meta = json.loads((root / f"{row['id']}.json").read_text())
+        if "params" not in meta:  # an ingested real clip: without ground-truth labels it cannot teach the experts
+            log.info("%s: no face parameters, skipped", row["id"])
+            continue
         clip = read_mp4(root / f"{row['id']}.mp4", fps=meta["fps"])
         frames = resize_frames(clip.frames, SIZE)
         n = min(len(frames), meta["n_frames"])

@@ -9,10 +9,10 @@ import torch
 
 from distill.eval import identity, regressor, sync_expert
 from distill.eval.identity import IdentityConfig, IdentityEncoder
-from distill.eval.layers import config_from_dict
 from distill.eval.regressor import FaceRegressor, RegressorConfig
 from distill.eval.sync_expert import SyncConfig, SyncExpert
 from fada_stream.checkpoint import load_checkpoint, load_into, save_checkpoint
+from fada_stream.model.config import from_dict
 
 DEFAULT_DIR = Path(__file__).parent / "checkpoints"  # shipped as package data
 _FILES = {sync_expert.KIND: (SyncConfig, SyncExpert), regressor.KIND: (RegressorConfig, FaceRegressor),
@@ -31,7 +31,7 @@ def load_expert(directory: str | Path, kind: str) -> torch.nn.Module:
     cfg_cls, model_cls = _FILES[kind]
     path = Path(directory) / kind
     cfg_doc, state, _ = load_checkpoint(path, kind)
-    model = model_cls(config_from_dict(cfg_cls, cfg_doc))
+    model = model_cls(from_dict(cfg_cls, cfg_doc))
     load_into(model, state, str(path))
     return model.eval()
 

@@ -15,9 +15,10 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
+from distill.data.ingest import VIDEO_SUFFIXES, square_resize
 from distill.data.video_io import ClipReadError, read_mp4
 from distill.eval import metrics
-from distill.eval.crops import SIZE, resize_frames, to_float
+from distill.eval.crops import SIZE, to_float
 from distill.eval.experts import Experts
 from distill.eval.identity import embed_faces
 from distill.eval.regressor import predict_params
@@ -27,7 +28,6 @@ from fada_stream.features import log_mel
 log = logging.getLogger(__name__)
 
 METRICS = ("sync_c", "sync_d", "offset", "mouth_corr", "closed_in_silence", "identity_sim", "psnr", "ssim", "seam_jitter")
-VIDEO_SUFFIXES = {".mp4", ".mov", ".mkv", ".webm", ".avi"}
 
 
 @dataclass(frozen=True)
@@ -68,7 +68,7 @@ def load_video(path: Path, fps: float, n_min: int) -> tuple[np.ndarray, np.ndarr
     resized = None
     if frames.shape[1:3] != (SIZE, SIZE):
         resized = list(frames.shape[1:3])
-        frames = resize_frames(frames, SIZE)
+        frames = square_resize(frames, SIZE)  # centre crop, as ingest does: squashing would move the mouth
     return frames, clip.audio, resized
 
 
@@ -85,7 +85,7 @@ def _read_image(path: Path) -> np.ndarray:
 
     with Image.open(path) as im:
         img = np.asarray(im.convert("RGB"))  # (H, W, 3)
-    return resize_frames(img[None], SIZE)
+    return square_resize(img[None], SIZE)  # a reference photo of any aspect: centre crop, like the videos
 
 
 def _finite(x: float | None) -> float | None:

@@ -37,7 +37,7 @@ def check_experts(data_dir: str | Path, experts: Experts, n_clips: int = 24, shi
     from distill.data.manifest import read_manifest
 
     root = Path(data_dir)
-    rows = [r for r in read_manifest(root) if r["tier"] == "high"][:n_clips]
+    rows = [r for r in read_manifest(root) if r["tier"] == "high" and r.get("split") != "ingest"][:n_clips]
     clips = []
     for r in rows:
         c = read_mp4(root / f"{r['id']}.mp4", fps=25)

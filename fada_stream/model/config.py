@@ -21,7 +21,7 @@ class AutoencoderConfig:
     # frame, never per generated frame, so it may be wider than the decoder.
     enc_channels: tuple[int, ...] = (16, 32, 64, 128)
     # Decoder widths at 16, 32, 64, 128 px: channels shrink as resolution grows, because
-    # full-resolution convolutions with many channels are what cost on the CPU (method.md).
+    # full-resolution convolutions with many channels are what cost on the CPU (measured on this project's 2-core machine).
     dec_channels: tuple[int, ...] = (128, 64, 24, 12)
     dec_blocks: tuple[int, ...] = (3, 1, 1, 0)  # residual blocks per level: capacity where pixels are few (~5 ms/frame)
     # Latents are standardised per channel by statistics measured after training (like SD's
@@ -86,7 +86,7 @@ class DiTConfig:
     latent_size: int = 16  # 128 px / 8
     # Patch 2 -> 8x8 = 64 tokens per frame. Patch 1 would give 256 tokens and ~4x the compute of
     # every linear layer, so even one student pass per window would miss real time on the CPU
-    # (method.md: 6.3M params at 64 tokens/frame already cost ~184 ms). A 16-px patch still
+    # (measured here: 6.3M params at 64 tokens/frame already cost ~184 ms). A 16-px patch still
     # resolves the mouth in ~2x2 tokens, and the audio cross-attention drives it directly.
     patch: int = 2
     width: int = 192  # ~5M params: a 1-2 pass student + decoder fits in 480 ms per 12 new frames

@@ -21,7 +21,6 @@ from fada_stream.model import AudioConfig, load_teacher, preset
 
 pytest.importorskip("av")
 SIZE, FPS, SR = 128, 25, 16000
-ROOT = Path(__file__).resolve().parents[2]
 TINY = dict(width=32, depth=1, heads=2, frames=6, motion_frames=2)
 
 
@@ -98,7 +97,7 @@ def test_windows_align_frames_audio_and_references(cache_file):
     item = ds[5]
     c, s = ds.index[5]
     assert item["x"].shape == (6, 3, 128, 128) and item["x"].dtype == torch.uint8
-    assert item["mel"].shape == (80, cfg.mel_span(6)) and item["params"].shape == (6, 2)
+    assert item["mel"].shape == (80, cfg.mel_span(6)) and item["params"].shape == (6, 10)  # every face parameter; those a clip lacks are NaN
     a = int(cache.frame_start[c]) + s
     assert torch.equal(item["x"], cache.frames[a : a + 6].permute(0, 3, 1, 2))
     for i in range(len(ds)):  # a reference frame never comes from the window's own clip
@@ -158,12 +157,14 @@ def test_teacher_refuses_a_cache_of_every_tier(corpus, ae_ckpt, tmp_path):
 
 def test_torchrun_two_gloo_processes(cache_file, ae_ckpt, tmp_path):
     out = tmp_path / "ddp"
-    env = {**os.environ, "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""), "OMP_NUM_THREADS": "1"}
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    # Run from a folder outside the checkout: the workers must import the installed package, as CI tests it.
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", "-m", "distill.train_teacher",
            "--data", str(cache_file), "--autoencoder", str(ae_ckpt), "--out", str(out), "--steps", "2", "--batch", "2",
            "--device", "cpu"] + [f"--{k.replace('_', '-')}={v}" for k, v in TINY.items()]
     # Own session: on a timeout the whole group (launcher and both workers) is killed, not just the launcher.
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    proc = subprocess.Popen(cmd, env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)
     try:
         _, err = proc.communicate(timeout=100)
     except subprocess.TimeoutExpired:

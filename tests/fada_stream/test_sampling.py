@@ -51,6 +51,15 @@ class FlagModel:
         return x * 0.5 + keep_ref * ref + keep_audio * mel * 3.0
 
 
+def test_multi_cfg_combines_the_three_branches_with_their_scales():
+    model, x, t = FlagModel(), torch.randn(2, 4), torch.rand(2)
+    ref, mel = torch.randn(2, 4), torch.randn(2, 4)
+    no, yes = torch.ones(2, dtype=torch.bool), torch.zeros(2, dtype=torch.bool)
+    v_uncond, v_ref, v_full = model(x, t, no, no, ref, mel), model(x, t, yes, no, ref, mel), model(x, t, yes, yes, ref, mel)
+    v = multi_cfg(model, 2.0, 4.0, ref=ref, mel=mel)(x, t)
+    assert torch.allclose(v, v_uncond + 2.0 * (v_ref - v_uncond) + 4.0 * (v_full - v_ref), atol=1e-5)
+
+
 def test_multi_cfg_with_unit_scales_is_the_full_condition_branch():
     model, x, t = FlagModel(), torch.randn(2, 4), torch.rand(2)
     ref, mel = torch.randn(2, 4), torch.randn(2, 4)

@@ -42,3 +42,12 @@ def test_square_resize_centre_crops():
     frames[:, :, 100:200] = 255  # only the centre square is white
     out = square_resize(frames, 32)
     assert out.shape == (2, 32, 32, 3) and out.min() > 250
+
+
+def test_same_names_in_different_folders_stay_distinct(tmp_path):
+    src = tmp_path / "src"
+    for sub in ("a", "b"):
+        (src / sub).mkdir(parents=True)
+        _video(src / sub / "talk.mp4", 30, 64, 64, 25, 16000)
+    rows, errors = ingest_folder(src, tmp_path / "out")
+    assert not errors and sorted(r["id"] for r in rows) == ["real-a_talk", "real-b_talk"]

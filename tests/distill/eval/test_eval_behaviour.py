@@ -1,15 +1,8 @@
-"""The shipped experts on freshly generated test-split clips (identities never seen in training).
-
-Skipped only while `distill.data` has no synth module to generate clips with.
-"""
-import importlib.util
+"""The shipped experts on freshly generated test-split clips (identities never seen in training)."""
 import shutil
 
 import numpy as np
 import pytest
-
-pytestmark = pytest.mark.skipif(importlib.util.find_spec("distill.data.synth") is None,
-                                reason="distill.data.synth (the corpus generator) does not exist yet")
 
 SHIFTS = (-5, -3, -1, 1, 3, 5)
 
