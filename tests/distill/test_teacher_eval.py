@@ -1,0 +1,45 @@
+"""teacher_eval: one tiny synthetic clip, a tiny random teacher, 1 step: every file, every row, NFE = 3 x steps x windows."""
+import json
+
+import pytest
+
+from distill.data.corpus import synth_corpus
+from distill.data.synth import SynthConfig
+from distill.teacher_eval import cli, guidance_settings
+from fada_stream.checkpoint import save_checkpoint
+from fada_stream.model import TEACHER_KIND, build_teacher, preset
+from fada_stream.model.autoencoder import AUTOENCODER_KIND, Autoencoder
+from fada_stream.render import Windows
+from fada_stream.sampling import TeacherSampling
+
+
+def test_settings_are_default_then_sweeps_without_repeats():
+    names = [s.name for s in guidance_settings(TeacherSampling(s_ref=1.5, s_audio=2.5), (1, 2.5), (1.5, 4))]
+    assert names == ["default", "s_audio=1", "s_ref=4"]  # s_audio=2.5 and s_ref=1.5 are the default itself
+
+
+def test_teacher_eval_end_to_end(tmp_path):
+    pytest.importorskip("av")
+    rows = synth_corpus(tmp_path / "test", "test", 1, seed=5, cfg=SynthConfig(moderate_fraction=0.0), workers=1)
+    assert rows[0]["tier"] == "high"  # seed 5 alone would draw a moderate clip, which teacher_eval skips
+    cfg = preset("tiny", width=32, depth=1, heads=2, frames=6, motion_frames=2)
+    save_checkpoint(tmp_path / "ckpt" / "autoencoder", AUTOENCODER_KIND, cfg.ae, Autoencoder(cfg.ae).state_dict())
+    save_checkpoint(tmp_path / "ckpt" / "teacher", TEACHER_KIND, cfg, build_teacher(cfg).state_dict())
+    out = tmp_path / "eval"
+    assert cli(["--data", str(tmp_path / "test"), "--out", str(out), "--clips", "1", "--steps", "1",
+                "--checkpoint", str(tmp_path / "ckpt"), "--s-audio", "4", "--s-ref", "4", "--threads", "1"]) == 0
+
+    doc = json.loads((out / "teacher_eval.json").read_text())
+    (split,) = doc["splits"]
+    assert [r["name"] for r in split["settings"]] == ["default", "s_audio=4", "s_ref=4"]
+    windows = len(Windows(6, 2).starts(rows[0]["n_frames"]))
+    for r in split["settings"]:
+        assert r["windows"] == windows and r["nfe"] == 3 * 1 * windows and r["nfe_per_window"] == 3
+        assert r["ms_per_window"] > 0 and r["summary"]["n_errors"] == 0
+        assert (out / "videos" / "test" / f"s_ref{r['s_ref']:g}_s_audio{r['s_audio']:g}" / f"{rows[0]['id']}.mp4").is_file()
+    assert split["ground_truth"]["summary"]["sync_c"] is not None
+
+    md = (out / "teacher_eval.md").read_text()
+    for row in ("| ground truth |", "| default | 1.5 | 2.5 |", "| s_audio=4 | 1.5 | 4 |", "| s_ref=4 | 4 | 2.5 |"):
+        assert row in md
+    assert (out / "guidance_sweep.png").stat().st_size > 0
