@@ -30,7 +30,8 @@ from distill.eval.experts import DEFAULT_DIR, Experts
 from distill.eval.score import ScoreConfig, score_videos
 from fada_stream.model import ModelConfig
 from fada_stream.model.autoencoder import LatentCodec
-from fada_stream.render import load_reference, render_audio
+from fada_stream.reference import load_reference
+from fada_stream.render import render_audio
 from fada_stream.sampling import TeacherSampling
 from fada_stream.video import read_audio, write_mp4
 
@@ -325,7 +326,7 @@ def cli(argv: list[str] | None = None) -> int:
 
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     from fada_stream.checkpoint import CheckpointError
-    from fada_stream.render import ReferenceError
+    from fada_stream.reference import ReferenceError
     from fada_stream.video import MediaError
 
     cfg = parse_args(argv)

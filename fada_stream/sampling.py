@@ -98,20 +98,38 @@ def combine_multi_cfg(v_uncond: torch.Tensor, v_ref: torch.Tensor, v_full: torch
     return v_uncond + s_ref * (v_ref - v_uncond) + s_audio * (v_full - v_ref)
 
 
-def multi_cfg(model: Callable[..., torch.Tensor], s_ref: float, s_audio: float, **cond: torch.Tensor | None) -> ModelFn:
-    """Wrap a denoiser into model_fn(x, t) doing the three guidance branches in one batched pass.
+BRANCHES = ((True, True), (False, True), (False, False))  # (drop_ref, drop_audio): unconditional, reference only, reference + audio
 
-    `model(x, t, drop_ref=..., drop_audio=..., **cond)` is called once on a 3B batch ordered
-    (unconditional, reference only, reference + audio); tensors in `cond` are repeated to match.
+
+def cfg_weights(s_ref: float, s_audio: float) -> tuple[float, float, float]:
+    """combine_multi_cfg as a weighted sum: v = (1 - s_ref) v(0,0) + (s_ref - s_audio) v(ref,0) + s_audio v(ref,audio)."""
+    return 1.0 - s_ref, s_ref - s_audio, s_audio
+
+
+def cfg_passes(s_ref: float, s_audio: float) -> int:
+    """Denoiser passes per step: branches with zero weight are not evaluated (s_ref = s_audio = 1 needs one)."""
+    return sum(w != 0.0 for w in cfg_weights(s_ref, s_audio))
+
+
+def multi_cfg(model: Callable[..., torch.Tensor], s_ref: float, s_audio: float, **cond: torch.Tensor | None) -> ModelFn:
+    """Wrap a denoiser into model_fn(x, t) doing the guidance branches in one batched pass.
+
+    `model(x, t, drop_ref=..., drop_audio=..., **cond)` is called once on a kB batch ordered
+    (unconditional, reference only, reference + audio), leaving out the branches whose weight in
+    `cfg_weights` is zero; tensors in `cond` are repeated to match.
     """
-    rep = {k: (v.repeat(3, *([1] * (v.ndim - 1))) if isinstance(v, torch.Tensor) else v) for k, v in cond.items()}
+    weights = cfg_weights(s_ref, s_audio)
+    used = [i for i, w in enumerate(weights) if w != 0.0]
+    k = len(used)
+    rep = {key: (v.repeat(k, *([1] * (v.ndim - 1))) if isinstance(v, torch.Tensor) else v) for key, v in cond.items()}
 
     def model_fn(x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
         b = x.shape[0]
-        flags = torch.tensor([[1, 1], [0, 1], [0, 0]], dtype=torch.bool, device=x.device).repeat_interleave(b, 0)  # (3B, 2)
-        v = model(x.repeat(3, *([1] * (x.ndim - 1))), t.repeat(3), drop_ref=flags[:, 0], drop_audio=flags[:, 1], **rep)  # (3B, ...)
-        v_uncond, v_ref, v_full = v.chunk(3)
-        return combine_multi_cfg(v_uncond, v_ref, v_full, s_ref, s_audio)
+        flags = torch.tensor([BRANCHES[i] for i in used], dtype=torch.bool, device=x.device).repeat_interleave(b, 0)  # (kB, 2)
+        v = model(x.repeat(k, *([1] * (x.ndim - 1))), t.repeat(k), drop_ref=flags[:, 0], drop_audio=flags[:, 1], **rep)  # (kB, ...)
+        if k == 3:
+            return combine_multi_cfg(*v.chunk(3), s_ref, s_audio)
+        return sum(weights[i] * part for i, part in zip(used, v.chunk(k)))
 
     return model_fn
 

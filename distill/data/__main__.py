@@ -1,4 +1,4 @@
-"""python -m distill.data {synth,ingest,bench}: make or import a talking-head corpus."""
+"""python -m distill.data {synth,ingest,bench,samples}: make or import a talking-head corpus; write the runtime's sample clips."""
 from __future__ import annotations
 
 import argparse
@@ -65,6 +65,26 @@ def _bench(args: argparse.Namespace) -> int:
     return 0
 
 
+# The runtime's bundled sample clips (fada_stream/assets/samples), made by `python -m distill.data samples`.
+SAMPLES = {
+    "greeting": ("Hello! I am a talking avatar, rendered in real time from your speech.", "en-us+f3", 165, 55),
+    "weather": ("Tomorrow will be sunny in the morning, <break time=\"300ms\"/> with a little rain by the evening.", "en+m3", 150, 45),
+    "numbers": ("One, two, three, four, five. <break time=\"400ms\"/> Peter picked a peck of purple peppers.", "en-gb-x-rp+f2", 140, 60),
+}
+
+
+def _samples(args: argparse.Namespace) -> int:
+    from distill.data.speech import Voice, synthesize
+    from distill.data.video_io import write_wav
+
+    args.out.mkdir(parents=True, exist_ok=True)
+    for name, (text, voice, rate, pitch) in SAMPLES.items():
+        utt = synthesize(text, Voice(voice, rate, pitch, 50))
+        write_wav(args.out / f"{name}.wav", utt.audio)
+        print(f"{args.out / name}.wav: {len(utt.audio) / 16000:.2f} s")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m distill.data", description=__doc__)
     sub = p.add_subparsers(dest="cmd", required=True)
@@ -88,6 +108,9 @@ def main(argv: list[str] | None = None) -> int:
     b.add_argument("--seed", type=int, default=0)
     b.add_argument("--json", action="store_true")
     b.set_defaults(fn=_bench)
+    m = sub.add_parser("samples", help="write the runtime's bundled sample speech clips (16 kHz wav)")
+    m.add_argument("--out", type=Path, default=Path("fada_stream/assets/samples"))
+    m.set_defaults(fn=_samples)
     args = p.parse_args(argv)
     from distill.data.speech import EspeakUnavailable
 

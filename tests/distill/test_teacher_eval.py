@@ -9,7 +9,7 @@ from distill.teacher_eval import cli, guidance_settings
 from fada_stream.checkpoint import save_checkpoint
 from fada_stream.model import TEACHER_KIND, build_teacher, preset
 from fada_stream.model.autoencoder import AUTOENCODER_KIND, Autoencoder
-from fada_stream.render import Windows
+from fada_stream.stream import window_count
 from fada_stream.sampling import TeacherSampling
 
 
@@ -32,7 +32,7 @@ def test_teacher_eval_end_to_end(tmp_path):
     doc = json.loads((out / "teacher_eval.json").read_text())
     (split,) = doc["splits"]
     assert [r["name"] for r in split["settings"]] == ["default", "s_audio=4", "s_ref=4"]
-    windows = len(Windows(6, 2).starts(rows[0]["n_frames"]))
+    windows = window_count(rows[0]["n_frames"], 6, 2)
     for r in split["settings"]:
         assert r["windows"] == windows and r["nfe"] == 3 * 1 * windows and r["nfe_per_window"] == 3
         assert r["ms_per_window"] > 0 and r["summary"]["n_errors"] == 0

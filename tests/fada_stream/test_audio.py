@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from fada_stream.audio import resample
+from fada_stream.audio import StreamResampler, resample, to_float_mono
 
 RATE_PAIRS = [(22050, 16000), (48000, 16000), (16000, 48000)]
 
@@ -42,3 +42,32 @@ def test_downsampling_removes_content_above_the_new_nyquist():
 def test_same_rate_is_identity():
     x = tone(1000.0, 16000, 0.1)
     np.testing.assert_array_equal(resample(x, 16000, 16000), x)
+
+
+@pytest.mark.parametrize("src,dst", RATE_PAIRS + [(24000, 16000), (44100, 48000), (8000, 16000)])
+def test_streamed_resampling_in_random_chunks_equals_the_whole_signal(src, dst):
+    rng = np.random.default_rng(src + dst)
+    x = rng.uniform(-1, 1, 12345).astype(np.float32)
+    r, parts, i = StreamResampler(src, dst), [], 0
+    while i < len(x):
+        k = int(rng.integers(1, 900))
+        parts.append(r.process(x[i : i + k]))
+        i += k
+    np.testing.assert_array_equal(np.concatenate(parts + [r.flush()]), resample(x, src, dst))
+
+
+def test_to_float_mono_accepts_bytes_int16_and_floats_and_repairs_bad_samples():
+    ints = np.array([0, 16384, -32768], np.int16)
+    np.testing.assert_array_equal(to_float_mono(ints.astype("<i2").tobytes(), 16000), [0.0, 0.5, -1.0])
+    np.testing.assert_array_equal(to_float_mono(ints, 16000), [0.0, 0.5, -1.0])
+    np.testing.assert_array_equal(to_float_mono(ints[:, None], 16000), [0.0, 0.5, -1.0])
+    np.testing.assert_array_equal(to_float_mono(np.array([np.nan, np.inf, 3.0, -0.25]), 16000), [0, 0, 1, -0.25])
+
+
+@pytest.mark.parametrize("pcm,rate,match", [
+    (b"\x00", 16000, "even"), (np.zeros((4, 2), np.float32), 16000, "mono"), (np.zeros(4, np.int64), 16000, "dtype"),
+    (np.zeros(4, np.float32), 7999, "outside"), (np.zeros(4, np.float32), 16000.0, "int"), ([0.0], 16000, "numpy"),
+])
+def test_to_float_mono_refuses_what_is_not_mono_audio(pcm, rate, match):
+    with pytest.raises(ValueError, match=match):
+        to_float_mono(pcm, rate)

@@ -4,7 +4,7 @@ import torch
 
 from fada_stream.model import build_teacher, preset
 from fada_stream.sampling import (
-    SAMPLERS, add_noise, combine_multi_cfg, get_ts, multi_cfg, sample_euler, velocity_target, window_noise,
+    SAMPLERS, add_noise, cfg_passes, combine_multi_cfg, get_ts, multi_cfg, sample_euler, velocity_target, window_noise,
 )
 
 
@@ -64,9 +64,21 @@ def test_multi_cfg_with_unit_scales_is_the_full_condition_branch():
     model, x, t = FlagModel(), torch.randn(2, 4), torch.rand(2)
     ref, mel = torch.randn(2, 4), torch.randn(2, 4)
     v = multi_cfg(model, 1.0, 1.0, ref=ref, mel=mel)(x, t)
-    assert model.calls == 1  # three branches, one batched pass
+    assert model.calls == 1 and cfg_passes(1.0, 1.0) == 1  # the other two branches have zero weight
     full = model(x, t, torch.zeros(2, dtype=torch.bool), torch.zeros(2, dtype=torch.bool), ref, mel)
     assert torch.allclose(v, full, atol=1e-6)
+
+
+@pytest.mark.parametrize("s_ref,s_audio,passes", [(2.0, 4.0, 3), (1.0, 4.0, 2), (3.0, 3.0, 2), (0.0, 0.0, 1)])
+def test_multi_cfg_evaluates_only_branches_with_weight_in_one_batched_call(s_ref, s_audio, passes):
+    model, x, t = FlagModel(), torch.randn(2, 4), torch.rand(2)
+    ref, mel = torch.randn(2, 4), torch.randn(2, 4)
+    no, yes = torch.ones(2, dtype=torch.bool), torch.zeros(2, dtype=torch.bool)
+    v_uncond, v_ref, v_full = model(x, t, no, no, ref, mel), model(x, t, yes, no, ref, mel), model(x, t, yes, yes, ref, mel)
+    seen = []
+    v = multi_cfg(lambda x, t, **kw: seen.append(len(x)) or model(x, t, **kw), s_ref, s_audio, ref=ref, mel=mel)(x, t)
+    assert seen == [2 * passes] and cfg_passes(s_ref, s_audio) == passes
+    assert torch.allclose(v, combine_multi_cfg(v_uncond, v_ref, v_full, s_ref, s_audio), atol=1e-5)
 
 
 def test_multi_cfg_scales_each_difference():

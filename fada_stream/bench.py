@@ -1,0 +1,187 @@
+"""python -m fada_stream.bench: is the avatar real time on this machine?
+
+Two runs of the bundled sample speech through AvatarSession, as a voice bot would drive it:
+
+1. throughput (unpaced): `--seconds` of speech pushed as one burst; sustained fps, real-time factor
+   (generation wall time / audio duration), window latency p50/p95, NFE per window; then the
+   output's A/V offset and Sync-C, measured on the emitted frames and audio by the bundled lip-sync
+   expert (offset > 0: the mouth lags the sound).
+2. latency (paced, as a player consumes it): the avatar idles, then an utterance arrives as a TTS
+   burst; first frame = time from push_audio to the release of the utterance's first frame.
+   Repeated `--onsets` times; median and max reported, plus playback stalls.
+
+Figures are medians of one run on a shared machine: compare configurations side by side.
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import resource
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+import fada_stream
+from fada_stream.audio import resample
+from fada_stream.frames import AudioFrame, SegmentEnd, VideoFrame
+from fada_stream.session import AvatarSession
+from fada_stream.stream import StreamConfig
+
+SAMPLES = Path(fada_stream.__file__).parent / "assets" / "samples"
+
+
+def sample_speech(seconds: float, rate: int = 16000) -> np.ndarray:
+    """The bundled samples, concatenated (repeated as needed) up to `seconds`."""
+    from fada_stream.video import read_audio
+
+    clips = [read_audio(p, rate) for p in sorted(SAMPLES.glob("*.wav"))]
+    out, total = [], 0
+    while total < seconds * rate:
+        for c in clips:
+            out.append(c)
+            total += len(c)
+    return np.concatenate(out)[: int(seconds * rate)].astype(np.float32)
+
+
+async def throughput(session: AvatarSession, audio: np.ndarray) -> dict:
+    t0 = time.perf_counter()
+    await session.push_audio(audio, 16000)
+    await session.flush()
+    frames, pcm = [], []
+    async for item in session:
+        if isinstance(item, VideoFrame):
+            frames.append(item.image)
+        elif isinstance(item, AudioFrame):
+            pcm.append(item.pcm)
+        elif isinstance(item, SegmentEnd):
+            break
+    wall = time.perf_counter() - t0
+    stats = session.stats()
+    out_audio = np.concatenate(pcm).astype(np.float32) / 32768.0
+    return {
+        "wall_s": wall,
+        "frames": len(frames),
+        "fps": len(frames) / wall,
+        "rtf": wall / (len(audio) / 16000),
+        "stats": stats,
+        "sync": output_sync(np.stack(frames), resample(out_audio, session.output_sample_rate, 16000)),
+    }
+
+
+def output_sync(frames: np.ndarray, audio16k: np.ndarray) -> dict:
+    """Sync-C and A/V offset (frames) of the emitted stream, by the bundled lip-sync expert."""
+    from distill.eval import metrics
+    from distill.eval.experts import load_experts
+    from distill.eval.score import sync_curve_of
+
+    mdist, _ = sync_curve_of(frames, audio16k, load_experts())
+    sync_c, _, offset = metrics.sync_scores(mdist)
+    return {"sync_c": round(sync_c, 3), "av_offset_frames": offset}
+
+
+async def latency(session: AvatarSession, utterance: np.ndarray, onsets: int, idle_s: float) -> dict:
+    """First-frame latency of utterances arriving while a paced session idles."""
+    loop = asyncio.get_running_loop()
+    first: list[float] = []
+    pushed_at: list[float] = []
+    ended = asyncio.Event()
+
+    async def consume() -> None:
+        waiting = False
+        async for item in session:
+            if isinstance(item, AudioFrame) and len(first) < len(pushed_at) and not waiting:
+                first.append(loop.time() - pushed_at[-1])
+                waiting = True
+            elif isinstance(item, SegmentEnd):
+                waiting = False
+                ended.set()
+
+    task = asyncio.create_task(consume())
+    try:
+        for _ in range(onsets):
+            await asyncio.sleep(idle_s)
+            ended.clear()
+            pushed_at.append(loop.time())
+            await session.push_audio(utterance, 16000)
+            await session.flush()
+            await ended.wait()
+    finally:
+        task.cancel()
+    return {"first_frame_ms": [1000 * f for f in first], "stats": session.stats()}
+
+
+async def run(args: argparse.Namespace) -> dict:
+    cfg = StreamConfig(steps=args.steps, s_ref=args.s_ref, s_audio=args.s_audio, adaptive=not args.fixed_steps)
+    speech = sample_speech(args.seconds)
+    async with AvatarSession(checkpoint=args.checkpoint, device=args.device, paced=False, config=cfg,
+                             output_sample_rate=16000) as s:
+        await s.push_audio(speech[:16000], 16000)  # warm-up: first-call allocations stay out of the figures
+        await s.flush()
+        async for item in s:
+            if isinstance(item, SegmentEnd):
+                break
+        tp = await throughput(s, speech)
+    utterance = sample_speech(2.0)
+    async with AvatarSession(checkpoint=args.checkpoint, device=args.device, paced=True, config=cfg) as s:
+        lat = await latency(s, utterance, args.onsets, args.idle)
+    st = tp["stats"]
+    return {
+        "sampler": st["sampler"],
+        "backend": args.backend,
+        "device": args.device,
+        "fps": round(tp["fps"], 2),
+        "rtf": round(tp["rtf"], 3),
+        "nfe_per_window": st["nfe_per_window"],
+        "steps": st["steps"],
+        "window_ms_p50": st["window_ms_p50"],
+        "window_ms_p95": st["window_ms_p95"],
+        "first_frame_ms": round(statistics.median(lat["first_frame_ms"]), 1),
+        "first_frame_ms_max": round(max(lat["first_frame_ms"]), 1),
+        "av_offset_frames": tp["sync"]["av_offset_frames"],
+        "sync_c": tp["sync"]["sync_c"],
+        "stalls": lat["stats"]["stalls"],
+        "audio_seconds": round(len(speech) / 16000, 2),
+        "frames": tp["frames"],
+        "s_ref": args.s_ref,
+        "s_audio": args.s_audio,
+        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m fada_stream.bench", description=__doc__.split("\n\n")[0])
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.add_argument("--sampler", choices=["teacher"], default="teacher", help="the distilled student joins with issue 5")
+    p.add_argument("--backend", choices=["torch"], default="torch", help="onnxruntime and Triton join with issues 6-7")
+    p.add_argument("--checkpoint", default=None, help="checkpoint folder (default: the bundled one)")
+    p.add_argument("--device", default="auto")
+    d = StreamConfig()
+    p.add_argument("--steps", type=int, default=d.steps, help="most sampler steps per window")
+    p.add_argument("--fixed-steps", action="store_true", help="turn the adaptive step controller off")
+    p.add_argument("--s-ref", type=float, default=d.s_ref)
+    p.add_argument("--s-audio", type=float, default=d.s_audio)
+    p.add_argument("--seconds", type=float, default=20.0, help="speech pushed in the throughput run")
+    p.add_argument("--onsets", type=int, default=3, help="utterances timed in the latency run")
+    p.add_argument("--idle", type=float, default=1.5, help="idle seconds before each timed utterance")
+    args = p.parse_args(argv)
+    from fada_stream.checkpoint import CheckpointError
+
+    try:
+        result = asyncio.run(run(args))
+    except (CheckpointError, ValueError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    if args.json:
+        print(json.dumps(result))
+    else:
+        width = max(map(len, result))
+        print("\n".join(f"{k:<{width}}  {v}" for k, v in result.items()))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

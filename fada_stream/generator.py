@@ -1,0 +1,119 @@
+"""The model side of streaming: one window of latents from noise, motion frames, reference and audio.
+
+`WindowModel` is what the stream scheduler needs from a sampler: the teacher (multi-CFG, pruned to
+the branches whose guidance weight is non-zero) implements it now; the distilled student drops in
+beside it. Loaded models are shared by every session of a process: weights are read-only at
+inference and torch's inference mode is thread-safe.
+"""
+from __future__ import annotations
+
+import functools
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Protocol
+
+import numpy as np
+import torch
+
+from fada_stream.model import ModelConfig, load_teacher
+from fada_stream.model.autoencoder import LatentCodec, images_to_unit, unit_to_images
+from fada_stream.sampling import SAMPLERS, cfg_passes, get_ts, multi_cfg
+
+DEFAULT_CHECKPOINT = Path(__file__).parent / "assets" / "teacher"
+GUIDANCE_RANGE = (0.0, 8.0)  # accepted guidance scales; the teacher was trained for roughly 1-6
+
+
+class Cancelled(Exception):
+    """A window's generation was abandoned because the stream changed under it (interrupt, new speech)."""
+
+
+@dataclass(frozen=True)
+class Guidance:
+    s_ref: float = 1.0
+    s_audio: float = 1.0
+
+    def __post_init__(self) -> None:
+        for name in ("s_ref", "s_audio"):
+            v = getattr(self, name)
+            if not isinstance(v, (int, float)) or not GUIDANCE_RANGE[0] <= v <= GUIDANCE_RANGE[1]:
+                raise ValueError(f"{name} must be a number in [{GUIDANCE_RANGE[0]}, {GUIDANCE_RANGE[1]}], got {v!r}")
+
+
+class WindowModel(Protocol):
+    cfg: ModelConfig
+    device: torch.device
+    name: str
+
+    def passes(self, guidance: Guidance) -> int: ...
+
+    def encode_reference(self, image: np.ndarray) -> torch.Tensor: ...
+
+    def sample(self, ref: torch.Tensor, mel: torch.Tensor, motion: torch.Tensor | None, noise: torch.Tensor,
+               steps: int, guidance: Guidance, cancel: Callable[[], bool]) -> torch.Tensor: ...
+
+    def decode(self, latents: torch.Tensor) -> np.ndarray: ...
+
+
+def resolve_device(device: str | torch.device) -> torch.device:
+    if str(device) == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(device)
+
+
+class TeacherModel:
+    """The teacher as a window sampler: `steps` Euler (or Heun) steps x up to 3 guidance passes."""
+
+    name = "teacher"
+
+    def __init__(self, model: torch.nn.Module, codec: LatentCodec, cfg: ModelConfig, device: torch.device, method: str = "euler"):
+        self.model, self.codec, self.cfg, self.device = model, codec, cfg, device
+        self.sampler = SAMPLERS[method]
+
+    def passes(self, guidance: Guidance) -> int:
+        return cfg_passes(guidance.s_ref, guidance.s_audio) * (2 if self.sampler is SAMPLERS["heun"] else 1)
+
+    @torch.inference_mode()
+    def encode_reference(self, image: np.ndarray) -> torch.Tensor:
+        """(S, S, 3) uint8 -> (C, h, w) latent."""
+        return self.codec.encode(images_to_unit(torch.from_numpy(image))[None].to(self.device))[0]
+
+    @torch.inference_mode()
+    def sample(self, ref: torch.Tensor, mel: torch.Tensor, motion: torch.Tensor | None, noise: torch.Tensor,
+               steps: int, guidance: Guidance, cancel: Callable[[], bool]) -> torch.Tensor:
+        """Latents (F, C, h, w) of one window. ref (C, h, w); mel (n_mels, mel_span(F)); motion (M, C, h, w)
+        or None; noise (F, C, h, w). Raises Cancelled between steps when cancel() turns true."""
+        dev = self.device
+        x = noise.to(dev)[None].clone()  # (1, F, C, h, w)
+        mot = None if motion is None else motion.to(dev)[None]  # (1, M, C, h, w)
+        if mot is not None:
+            x[:, : mot.shape[1]] = mot
+        fn = multi_cfg(self.model, guidance.s_ref, guidance.s_audio, ref=ref.to(dev)[None], mel=mel.to(dev)[None], motion=mot)
+
+        def check(_: dict) -> None:
+            if cancel():
+                raise Cancelled
+
+        return self.sampler(fn, x, get_ts(steps, device=dev), check)[0]  # (F, C, h, w)
+
+    @torch.inference_mode()
+    def decode(self, latents: torch.Tensor) -> np.ndarray:
+        """(n, C, h, w) -> (n, H, W, 3) uint8."""
+        return unit_to_images(self.codec.decode(latents.to(self.device))).cpu().numpy()
+
+
+_LOAD_LOCK = threading.Lock()
+
+
+@functools.lru_cache(maxsize=4)
+def _load(path: str, device: str) -> TeacherModel:
+    model, codec, cfg = load_teacher(path)
+    dev = torch.device(device)
+    return TeacherModel(model.to(dev), codec.to(dev) if isinstance(codec, torch.nn.Module) else codec, cfg, dev)
+
+
+def load_window_model(checkpoint: str | Path | None = None, device: str | torch.device = "auto") -> WindowModel:
+    """The sampler for a checkpoint folder (default: the bundled one), loaded once per process and device."""
+    path = Path(checkpoint) if checkpoint is not None else DEFAULT_CHECKPOINT
+    with _LOAD_LOCK:
+        return _load(str(path.resolve()), str(resolve_device(device)))
