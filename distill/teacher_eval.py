@@ -52,6 +52,7 @@ class TeacherEvalConfig:
     method: Literal["euler", "heun"] = "euler"
     s_audio: tuple[float, ...] = (1.0, 2.0, 4.0, 6.0)
     s_ref: tuple[float, ...] = (1.0, 2.0, 4.0, 6.0)
+    center: tuple[float, float] | None = None  # (s_ref, s_audio) of the "default" row and held by each sweep; None: TeacherSampling's
     checkpoint: Path = DEFAULT_CHECKPOINT
     experts: Path = DEFAULT_DIR
     seed: int = 0  # one noise seed for every setting: common random numbers make the sweep a paired comparison
@@ -276,6 +277,8 @@ def main(cfg: TeacherEvalConfig) -> tuple[dict[str, Any], list[Path]]:
     model, codec, mcfg = load_teacher(cfg.checkpoint)
     experts = load_experts(cfg.experts)
     default = TeacherSampling(steps=cfg.steps, method=cfg.method)
+    if cfg.center is not None:
+        default = TeacherSampling(steps=cfg.steps, method=cfg.method, s_ref=cfg.center[0], s_audio=cfg.center[1])
     settings = guidance_settings(default, cfg.s_audio, cfg.s_ref)
     stride = mcfg.dit.frames - mcfg.dit.motion_frames  # new frames per window: where seams fall
     split_ids = {Path(d): first_high_ids(Path(d), cfg.clips) for d in cfg.data}
@@ -313,11 +316,13 @@ def parse_args(argv: list[str] | None = None) -> TeacherEvalConfig:
     p.add_argument("--experts", type=Path, default=d.experts)
     p.add_argument("--s-audio", type=float, nargs="+", default=list(d.s_audio), help="s_audio sweep (s_ref at its default)")
     p.add_argument("--s-ref", type=float, nargs="+", default=list(d.s_ref), help="s_ref sweep (s_audio at its default)")
+    p.add_argument("--center", type=float, nargs=2, metavar=("S_REF", "S_AUDIO"), default=None,
+                   help="scales of the default row, held by the sweeps (default: the teacher's 1.5 2.5)")
     p.add_argument("--seed", type=int, default=d.seed)
     p.add_argument("--threads", type=int, default=d.threads)
     a = p.parse_args(argv)
     return TeacherEvalConfig(data=tuple(a.data), out=a.out, clips=a.clips, steps=a.steps, method=a.method,
-                             s_audio=tuple(a.s_audio), s_ref=tuple(a.s_ref), checkpoint=a.checkpoint, experts=a.experts,
+                             s_audio=tuple(a.s_audio), s_ref=tuple(a.s_ref), center=tuple(a.center) if a.center else None, checkpoint=a.checkpoint, experts=a.experts,
                              seed=a.seed, threads=a.threads)
 
 

@@ -10,6 +10,9 @@ Two runs of the bundled sample speech through AvatarSession, as a voice bot woul
    burst; first frame = time from push_audio to the release of the utterance's first frame.
    Repeated `--onsets` times; median and max reported, plus playback stalls.
 
+3. soak (optional, `--soak SECONDS`): a long unpaced stream; identity similarity to the reference
+   and the A/V offset in its first and last minute (drift).
+
 Figures are medians of one run on a shared machine: compare configurations side by side.
 """
 from __future__ import annotations
@@ -114,6 +117,43 @@ async def latency(session: AvatarSession, utterance: np.ndarray, onsets: int, id
     return {"first_frame_ms": [1000 * f for f in first], "stats": session.stats()}
 
 
+async def soak(session: AvatarSession, seconds: float, window_s: float = 60.0) -> dict:
+    """Identity and A/V offset in the first and last `window_s` of a `seconds`-long stream."""
+    from distill.eval.experts import load_experts
+    from distill.eval.identity import embed_faces
+    from fada_stream.reference import load_reference
+
+    experts = load_experts()
+    ref = embed_faces(experts.identity, load_reference(None, session.image_size)[None])[0]  # (D,)
+    speech = sample_speech(seconds)
+    n = int(window_s * session.fps)
+    total = -(-len(speech) // (16000 // session.fps))
+    keep = {"first": (0, n), "last": (total - n, total)}
+    got = {k: ([], []) for k in keep}
+
+    async def produce() -> None:
+        await session.push_audio(speech, 16000)
+        await session.flush()
+
+    producer = asyncio.create_task(produce())
+    frame = 0
+    async for item in session:
+        if isinstance(item, SegmentEnd):
+            break
+        for name, (lo, hi) in keep.items():
+            if lo <= frame < hi:
+                got[name][0 if isinstance(item, VideoFrame) else 1].append(item.image if isinstance(item, VideoFrame) else item.pcm)
+        frame += isinstance(item, VideoFrame)
+    await producer
+    out: dict = {}
+    for name, (frames, pcm) in got.items():
+        frames = np.stack(frames)
+        out[f"identity_{name}_minute"] = round(float((embed_faces(experts.identity, frames) @ ref).mean()), 4)
+        audio = resample(np.concatenate(pcm).astype(np.float32) / 32768.0, session.output_sample_rate, 16000)
+        out[f"av_offset_{name}_minute"] = output_sync(frames, audio)["av_offset_frames"]
+    return out
+
+
 async def run(args: argparse.Namespace) -> dict:
     cfg = StreamConfig(steps=args.steps, s_ref=args.s_ref, s_audio=args.s_audio, adaptive=not args.fixed_steps)
     speech = sample_speech(args.seconds)
@@ -128,6 +168,11 @@ async def run(args: argparse.Namespace) -> dict:
     utterance = sample_speech(2.0)
     async with AvatarSession(checkpoint=args.checkpoint, device=args.device, paced=True, config=cfg) as s:
         lat = await latency(s, utterance, args.onsets, args.idle)
+    drift = {}
+    if args.soak > 0:
+        async with AvatarSession(checkpoint=args.checkpoint, device=args.device, paced=False, config=cfg,
+                                 output_sample_rate=16000) as s:
+            drift = await soak(s, args.soak, min(60.0, args.soak / 2))
     st = tp["stats"]
     return {
         "sampler": st["sampler"],
@@ -149,6 +194,7 @@ async def run(args: argparse.Namespace) -> dict:
         "s_ref": args.s_ref,
         "s_audio": args.s_audio,
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+        **drift,
     }
 
 
@@ -167,6 +213,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seconds", type=float, default=20.0, help="speech pushed in the throughput run")
     p.add_argument("--onsets", type=int, default=3, help="utterances timed in the latency run")
     p.add_argument("--idle", type=float, default=1.5, help="idle seconds before each timed utterance")
+    p.add_argument("--soak", type=float, default=0.0, help="also stream this many seconds and compare its first and last minute")
     args = p.parse_args(argv)
     from fada_stream.checkpoint import CheckpointError
 

@@ -17,6 +17,7 @@ When generation falls behind anyway, the clock slips (audio and video wait toget
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import inspect
 import logging
 import threading
@@ -268,9 +269,11 @@ class AvatarSession:
 
     def stats(self) -> dict:
         """Generation figures over recent windows: fps, rtf, window_ms_p50/p95, steps, nfe_per_window,
-        queued_frames, queued_audio_s, frames (played), stalls, sampler, s_ref, s_audio."""
+        queued_frames, queued_audio_s, frames (played), stalls, sampler, s_ref, s_audio; also after aclose()."""
+        if self._sched is None:
+            raise RuntimeError("call `await session.start()` (or use `async with`) first")
         with self._cond:
-            sched = self._require()
+            sched = self._sched  # still readable after aclose(): the last figures
             d = sched.stats()
             d.update(stalls=self._stalls, s_ref=sched.guidance.s_ref, s_audio=sched.guidance.s_audio)
         return d
@@ -296,7 +299,8 @@ class AvatarSession:
         """
         model = self._model or load_window_model(self._checkpoint, self._device)
         image = load_reference(self._reference, model.cfg.ae.image_size)
-        frames, _ = render_offline(model, image, to_float_mono(audio, sample_rate), sample_rate, self.config)
+        fixed = dataclasses.replace(self.config, adaptive=False)  # scripts want the configured steps, every time
+        frames, _ = render_offline(model, image, to_float_mono(audio, sample_rate), sample_rate, fixed)
         return frames
 
 

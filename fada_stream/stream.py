@@ -17,7 +17,9 @@ Policy, in order (documented in README's runtime section):
    (blinks, small motion, mouth closed), generated just ahead of playback.
 3. New speech takes over from idle: unplayed idle frames beyond what covers one window's compute
    are dropped and the utterance starts right after, continuing from those frames' latents.
-4. Falling behind: the adaptive controller lowers the sampler steps (down to min_steps) to keep
+4. An open utterance whose audio stops arriving is padded with silence once frames run out
+   (`pad_after_s`), so the avatar goes on (mouth closed) instead of freezing.
+5. Falling behind: the adaptive controller lowers the sampler steps (down to min_steps) to keep
    a window's compute under `budget` of its playback time; if it still falls behind, playback
    stalls (audio and video wait together), so they never drift apart.
 """
@@ -52,6 +54,10 @@ class StreamConfig:
     seed: int = 0
     max_queued_frames: int = 50  # generated but unplayed frames (2 s at 25 fps): bounds memory and latency
     max_buffered_seconds: float = 60.0  # pushed audio not yet turned into frames; push_audio waits beyond
+    # An open utterance whose audio stops coming (a stalled TTS, a muted microphone) would stall playback:
+    # after this long without a push, while frames are running out, it is padded with silence instead.
+    # Longer than any real-time feed's chunk interval, so a live microphone is never padded (that would add latency).
+    pad_after_s: float = 0.3
     method: Literal["euler", "heun"] = "euler"
 
 
@@ -117,6 +123,7 @@ class StreamScheduler:
         self.nfe_s = Ema()  # seconds per denoiser pass
         self.decode_s = Ema()
         self.history: collections.deque[dict] = collections.deque(maxlen=200)  # per-window stats
+        self.last_push = time.monotonic()
 
     # ------------------------------------------------------------------ audio in
     @property
@@ -139,6 +146,7 @@ class StreamScheduler:
             self.next_segment_id += 1
             self.segments.append(seg)
         seg.push(x, rate, self.tape)
+        self.last_push = time.monotonic()
 
     def flush(self) -> None:
         seg = self.open_segment
@@ -221,11 +229,14 @@ class StreamScheduler:
                 return None
             n = n_max
         else:
+            starving = self.paced and self.queued_frames() < self.idle_lead()
+            seg = self.open_segment
+            if starving and seg is not None and self._known_frames() <= a and time.monotonic() - self.last_push > self.cfg.pad_after_s:
+                seg.push(np.zeros(seg.in_rate // 5, np.float32), seg.in_rate, self.tape)  # 200 ms of silence
             known = self._known_frames()
             n = int(min(n_max, known - a))
             if n <= 0:
                 return None
-            starving = self.paced and self.queued_frames() < self.idle_lead()
             if n < n_max and self.open_segment is not None and not starving:
                 return None  # wait for more audio: full windows are cheaper per frame
             if not (self.paced and self.cfg.idle):

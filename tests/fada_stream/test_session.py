@@ -234,3 +234,35 @@ async def test_shipped_teacher_idles_with_a_living_face():
     images = np.stack([i.image for i in items]).astype(np.float32)
     motion = np.abs(np.diff(images, axis=0)).mean()
     assert 0 < motion < 20  # it moves, but no frame is a different picture
+
+
+async def test_an_utterance_whose_audio_stops_coming_does_not_freeze_the_avatar(tiny_checkpoint):
+    async with session(tiny_checkpoint, paced=True) as s:
+        await s.push_audio(tone(0.3, 16000), 16000)  # and then nothing, not even a flush
+        items = []
+
+        async def watch():
+            async for item in s:
+                items.append(item)
+                if isinstance(item, VideoFrame) and item.pts >= 1.5:
+                    return
+
+        await asyncio.wait_for(watch(), 30)  # a stalled stream fails here instead of hanging
+    video = [i for i in items if isinstance(i, VideoFrame)]
+    assert [v.pts for v in video] == pytest.approx([k / 25 for k in range(len(video))])  # no gap, no stall
+
+
+async def test_a_real_time_feed_is_never_padded(tiny_checkpoint):
+    x = tone(1.0, 16000)
+    async with session(tiny_checkpoint, paced=True) as s:
+        async def feed():
+            for chunk in np.array_split(x, 50):  # 20 ms chunks in real time, like a microphone
+                await s.push_audio(chunk, 16000)
+                await asyncio.sleep(0.02)
+            await s.flush()
+
+        producer = asyncio.create_task(feed())
+        items = await until_end(s)
+        await producer
+    video, audio, ends = split(items)
+    assert sum(len(a.pcm) for a in audio) == 16000 and ends == [SegmentEnd(1.0, False)]
