@@ -16,11 +16,12 @@ from typing import Callable, Protocol
 import numpy as np
 import torch
 
-from fada_stream.model import ModelConfig, load_teacher
+from fada_stream.model import ModelConfig, StudentConfig, StudentDiT, load_student, load_teacher
 from fada_stream.model.autoencoder import LatentCodec, images_to_unit, unit_to_images
 from fada_stream.sampling import SAMPLERS, cfg_passes, get_ts, multi_cfg
 
 DEFAULT_CHECKPOINT = Path(__file__).parent / "assets" / "teacher"
+BUNDLED_STUDENT = Path(__file__).parent / "assets" / "student"
 GUIDANCE_RANGE = (0.0, 8.0)  # accepted guidance scales; the teacher was trained for roughly 1-6
 
 
@@ -44,6 +45,7 @@ class WindowModel(Protocol):
     cfg: ModelConfig
     device: torch.device
     name: str
+    steps: int | None  # fixed sampler steps (a distilled student), or None: the scheduler chooses
 
     def passes(self, guidance: Guidance) -> int: ...
 
@@ -65,6 +67,8 @@ class TeacherModel:
     """The teacher as a window sampler: `steps` Euler (or Heun) steps x up to 3 guidance passes."""
 
     name = "teacher"
+    steps = None
+    shift = 1.0
 
     def __init__(self, model: torch.nn.Module, codec: LatentCodec, cfg: ModelConfig, device: torch.device, method: str = "euler"):
         self.model, self.codec, self.cfg, self.device = model, codec, cfg, device
@@ -72,6 +76,9 @@ class TeacherModel:
 
     def passes(self, guidance: Guidance) -> int:
         return cfg_passes(guidance.s_ref, guidance.s_audio) * (2 if self.sampler is SAMPLERS["heun"] else 1)
+
+    def _model_fn(self, guidance: Guidance, **cond: torch.Tensor | None):
+        return multi_cfg(self.model, guidance.s_ref, guidance.s_audio, **cond)
 
     @torch.inference_mode()
     def encode_reference(self, image: np.ndarray) -> torch.Tensor:
@@ -88,13 +95,13 @@ class TeacherModel:
         mot = None if motion is None else motion.to(dev)[None]  # (1, M, C, h, w)
         if mot is not None:
             x[:, : mot.shape[1]] = mot
-        fn = multi_cfg(self.model, guidance.s_ref, guidance.s_audio, ref=ref.to(dev)[None], mel=mel.to(dev)[None], motion=mot)
+        fn = self._model_fn(guidance, ref=ref.to(dev)[None], mel=mel.to(dev)[None], motion=mot)
 
         def check(_: dict) -> None:
             if cancel():
                 raise Cancelled
 
-        return self.sampler(fn, x, get_ts(steps, device=dev), check)[0]  # (F, C, h, w)
+        return self.sampler(fn, x, get_ts(self.steps or steps, self.shift, device=dev), check)[0]  # (F, C, h, w)
 
     @torch.inference_mode()
     def decode(self, latents: torch.Tensor) -> np.ndarray:
@@ -102,18 +109,56 @@ class TeacherModel:
         return unit_to_images(self.codec.decode(latents.to(self.device))).cpu().numpy()
 
 
+class StudentModel(TeacherModel):
+    """A distilled student: its own K steps, one pass each with CFG tokens (a naive student: the teacher's
+    multi-CFG over its branches)."""
+
+    name = "student"
+
+    def __init__(self, model: StudentDiT, codec: LatentCodec, cfg: StudentConfig, device: torch.device):
+        super().__init__(model, codec, cfg.model, device)
+        self.student_cfg = cfg
+        self.steps, self.shift = cfg.steps, cfg.shift
+
+    def passes(self, guidance: Guidance) -> int:
+        return 1 if self.student_cfg.tokens else cfg_passes(guidance.s_ref, guidance.s_audio)
+
+    def _model_fn(self, guidance: Guidance, **cond: torch.Tensor | None):
+        if not self.student_cfg.tokens:
+            return super()._model_fn(guidance, **cond)
+        scales = torch.tensor([[guidance.s_ref, guidance.s_audio]], device=self.device)  # (1, 2)
+        return lambda x, t: self.model(x, t, scales=scales.expand(x.shape[0], 2), **cond)
+
+
 _LOAD_LOCK = threading.Lock()
 
 
+def _on(module, dev: torch.device):
+    return module.to(dev) if isinstance(module, torch.nn.Module) else module
+
+
 @functools.lru_cache(maxsize=4)
-def _load(path: str, device: str) -> TeacherModel:
-    model, codec, cfg = load_teacher(path)
+def _load(path: str, device: str) -> WindowModel:
     dev = torch.device(device)
-    return TeacherModel(model.to(dev), codec.to(dev) if isinstance(codec, torch.nn.Module) else codec, cfg, dev)
+    if (Path(path) / "student.json").is_file():
+        model, codec, cfg = load_student(path)
+        return StudentModel(model.to(dev), _on(codec, dev), cfg, dev)
+    model, codec, cfg = load_teacher(path)
+    return TeacherModel(model.to(dev), _on(codec, dev), cfg, dev)
 
 
-def load_window_model(checkpoint: str | Path | None = None, device: str | torch.device = "auto") -> WindowModel:
-    """The sampler for a checkpoint folder (default: the bundled one), loaded once per process and device."""
-    path = Path(checkpoint) if checkpoint is not None else DEFAULT_CHECKPOINT
+def bundled_checkpoint(sampler: str = "auto") -> Path:
+    """The bundled folder for `sampler`: "student" (the default once one ships), "teacher", or "auto"."""
+    if sampler not in ("auto", "student", "teacher"):
+        raise ValueError(f"unknown sampler {sampler!r}; choose auto, student or teacher")
+    if sampler == "teacher" or (sampler == "auto" and not (BUNDLED_STUDENT / "student.json").is_file()):
+        return DEFAULT_CHECKPOINT
+    return BUNDLED_STUDENT
+
+
+def load_window_model(checkpoint: str | Path | None = None, device: str | torch.device = "auto", sampler: str = "auto") -> WindowModel:
+    """The sampler of a checkpoint folder (student.* or teacher.*, plus the autoencoder), or of the bundled
+    one for `sampler`; loaded once per process and device."""
+    path = Path(checkpoint) if checkpoint is not None else bundled_checkpoint(sampler)
     with _LOAD_LOCK:
         return _load(str(path.resolve()), str(resolve_device(device)))

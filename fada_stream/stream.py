@@ -107,7 +107,7 @@ class StreamScheduler:
         self.lookahead = mc.audio.lookahead_samples
         self.ref = model.encode_reference(reference)  # (C, h, w)
         self.guidance = Guidance(cfg.s_ref, cfg.s_audio)
-        self.steps = cfg.steps
+        self.steps = model.steps or cfg.steps  # a student's K is fixed
         self.out_rate = out_rate
         self.gen = torch.Generator().manual_seed(cfg.seed)
         self.tape = Tape()
@@ -313,7 +313,7 @@ class StreamScheduler:
         self.window_s.update(seconds)
         nfe = job.steps * self.model.passes(job.guidance)
         self.history.append({"ms": 1000 * seconds, "frames": job.n_new, "nfe": nfe, "steps": job.steps, "idle": job.idle})
-        if self.cfg.adaptive and self.nfe_s.value:
+        if self.cfg.adaptive and self.model.steps is None and self.nfe_s.value:
             budget = self.cfg.budget * (self.F - self.M) / self.fps - (self.decode_s.value or 0.0)
             fit = int(budget / (self.nfe_s.value * self.model.passes(self.guidance)))
             self.steps = max(self.cfg.min_steps, min(self.cfg.steps, fit))

@@ -6,20 +6,27 @@ from pathlib import Path
 from fada_stream.checkpoint import load_checkpoint, load_into
 from fada_stream.model.autoencoder import Autoencoder, DiffusersAutoencoder, LatentCodec, load_autoencoder
 from fada_stream.model.audio_encoder import AudioEncoder, mel_window, stream_mel
-from fada_stream.model.config import PRESETS, AudioConfig, AutoencoderConfig, DiTConfig, ModelConfig, from_dict, preset
+from fada_stream.model.config import PRESETS, AudioConfig, AutoencoderConfig, DiTConfig, ModelConfig, StudentConfig, from_dict, preset
 from fada_stream.model.dit import VideoDiT
+from fada_stream.model.student import STUDENT_KIND, StudentDiT
 
 TEACHER_KIND = "fada-teacher"
 
 __all__ = [
     "PRESETS", "AudioConfig", "AudioEncoder", "Autoencoder", "AutoencoderConfig", "DiTConfig", "DiffusersAutoencoder",
-    "LatentCodec", "ModelConfig", "TEACHER_KIND", "VideoDiT", "build_teacher", "from_dict", "load_autoencoder",
-    "load_teacher", "mel_window", "preset", "stream_mel",
+    "LatentCodec", "ModelConfig", "STUDENT_KIND", "StudentConfig", "StudentDiT", "TEACHER_KIND", "VideoDiT", "build_teacher",
+    "from_dict", "load_autoencoder", "load_student", "load_teacher", "mel_window", "preset", "stream_mel",
 ]
 
 
 def build_teacher(cfg: ModelConfig) -> VideoDiT:
     return VideoDiT(cfg.dit, cfg.audio)
+
+
+def _codec(directory: Path, cfg: ModelConfig) -> LatentCodec:
+    if cfg.autoencoder == "diffusers":
+        return load_autoencoder(cfg.autoencoder_path, kind="diffusers")
+    return load_autoencoder(str(directory / "autoencoder"), cfg=cfg.ae)
 
 
 def load_teacher(directory: str | Path) -> tuple[VideoDiT, LatentCodec, ModelConfig]:
@@ -30,8 +37,14 @@ def load_teacher(directory: str | Path) -> tuple[VideoDiT, LatentCodec, ModelCon
     cfg = from_dict(ModelConfig, doc)
     model = build_teacher(cfg)
     load_into(model, state, str(directory / "teacher"))
-    if cfg.autoencoder == "diffusers":
-        codec = load_autoencoder(cfg.autoencoder_path, kind="diffusers")
-    else:
-        codec = load_autoencoder(str(directory / "autoencoder"), cfg=cfg.ae)
-    return model.eval(), codec, cfg
+    return model.eval(), _codec(directory, cfg), cfg
+
+
+def load_student(directory: str | Path) -> tuple[StudentDiT, LatentCodec, StudentConfig]:
+    """(student, autoencoder, config) from a folder holding student.{json,safetensors} and the autoencoder."""
+    directory = Path(directory)
+    doc, state, _ = load_checkpoint(directory / "student", STUDENT_KIND)
+    cfg = from_dict(StudentConfig, doc)
+    model = StudentDiT(cfg)
+    load_into(model, state, str(directory / "student"))
+    return model.eval(), _codec(directory, cfg.model), cfg

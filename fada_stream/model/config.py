@@ -114,6 +114,22 @@ class ModelConfig:
     dit: DiTConfig = field(default_factory=DiTConfig)
 
 
+@dataclass
+class StudentConfig:
+    """A distilled student: the teacher's networks plus CFG tokens, sampled in `steps` single passes."""
+
+    model: ModelConfig = field(default_factory=ModelConfig)
+    steps: int = 2  # K: Euler steps on the grid get_ts(steps, shift); FADA-Fast uses 6, our target is 2
+    shift: float = 1.0
+    # CFG tokens: the guidance scales enter as a learned embedding added to the timestep's (adaLN), so one
+    # pass gives the guided velocity. False: the naive student, sampled with the teacher's 3-pass CFG.
+    tokens: bool = True
+    s_ref_range: tuple[float, float] = (1.0, 2.0)  # scales sampled per example in distillation; runtime stays inside
+    s_audio_range: tuple[float, float] = (1.0, 4.0)
+    s_ref: float = 1.5  # the runtime's default scales
+    s_audio: float = 2.5
+
+
 def _tiny() -> ModelConfig:
     return ModelConfig()
 

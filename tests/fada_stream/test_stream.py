@@ -19,7 +19,7 @@ class Spy:
 
     def __init__(self, model, delay: float = 0.0):
         self.model, self.delay, self.calls = model, delay, []
-        self.cfg, self.device, self.name = model.cfg, model.device, model.name
+        self.cfg, self.device, self.name, self.steps = model.cfg, model.device, model.name, model.steps
 
     def passes(self, g):
         return self.model.passes(g)
@@ -120,8 +120,9 @@ def test_interrupt_keeps_a_short_guard_of_video_and_reports_the_cut(spy):
 
 def test_slow_windows_lower_the_steps_and_fast_ones_restore_them(tiny_checkpoint):
     model = load_window_model(tiny_checkpoint, "cpu")
-    slow = Spy(model, delay=0.3)  # a window of 4 frames has 0.16 s of playback time
-    s = StreamScheduler(slow, FACE, StreamConfig(steps=4, min_steps=1), paced=False, out_rate=16000)
+    slow = Spy(model, delay=0.6)  # a window of 4 frames has 0.16 s of playback time
+    # budget 2: a window may take up to 0.32 s: far above the tiny model's own time, far below the delay.
+    s = StreamScheduler(slow, FACE, StreamConfig(steps=4, min_steps=1, budget=2.0), paced=False, out_rate=16000)
     s.push(np.zeros(64000, np.float32), 16000)
     s.flush()
     drain(s, jobs=3)
