@@ -1,4 +1,4 @@
-"""The teacher measured with the harness, with a sweep of its two guidance scales.
+"""A teacher or student checkpoint measured with the harness, with a sweep of its two guidance scales.
 
     python -m distill.teacher_eval --data corpus/test --data corpus/openset --out out/teacher_eval_sweep
 
@@ -6,7 +6,8 @@ For the first N `high` clips of each split it renders every clip at the default 
 (s_ref held at its default) and at each s_ref (s_audio held at its default), all from the same noise seed so
 that the scales are all that differs, scores each setting against the ground truth with the harness, and
 writes teacher_eval.json, teacher_eval.md and guidance_sweep.png. The model is loaded once; NFE are counted
-at the denoiser and wall time is taken per window while rendering.
+at the denoiser and wall time is taken per window while rendering. A student folder (student.*) renders
+with its own K steps whatever --steps says.
 """
 from __future__ import annotations
 
@@ -28,11 +29,11 @@ from distill.data.manifest import read_manifest
 from distill.data.video_io import atomic_path
 from distill.eval.experts import DEFAULT_DIR, Experts
 from distill.eval.score import ScoreConfig, score_videos
+from fada_stream.generator import WindowModel
 from fada_stream.model import ModelConfig
-from fada_stream.model.autoencoder import LatentCodec
 from fada_stream.reference import load_reference
-from fada_stream.render import render_audio
 from fada_stream.sampling import TeacherSampling
+from fada_stream.stream import StreamConfig, render_offline
 from fada_stream.video import read_audio, write_mp4
 
 DEFAULT_CHECKPOINT = Path(fada_stream.__file__).parent / "assets" / "teacher"  # the bundled teacher, as render uses
@@ -83,7 +84,7 @@ class RenderStats:
     windows: int = 0
     nfe: int = 0  # denoiser evaluations, one per batch row (3 per step: the guidance branches)
     sampling_s: float = 0.0  # wall time inside the window loop (reference encode included, decode not)
-    render_s: float = 0.0  # whole render_audio calls, decode included
+    render_s: float = 0.0  # whole renders, decode included
 
 
 #################################################################################
@@ -125,9 +126,7 @@ def load_clips(data_dir: Path, ids: list[str], cfg: ModelConfig) -> list[Clip]:
 
 
 def render_setting(
-    model: torch.nn.Module,
-    codec: LatentCodec,
-    cfg: ModelConfig,
+    model: WindowModel,
     clips: list[Clip],
     sampling: TeacherSampling,
     out_dir: Path,
@@ -141,12 +140,15 @@ def render_setting(
     def count(_module: torch.nn.Module, args: tuple, _out: torch.Tensor) -> None:
         stats.nfe += args[0].shape[0]  # x (3B, F, C, h, w): one row per guidance branch
 
-    handle = model.register_forward_hook(count)
+    cfg = model.cfg
+    stream = StreamConfig(steps=sampling.steps, s_ref=sampling.s_ref, s_audio=sampling.s_audio, adaptive=False, vad=False,
+                          seed=seed, method=sampling.method)
+    handle = model.model.register_forward_hook(count)
     try:
         for clip in clips:
             stamps = [time.perf_counter()]
-            frames = render_audio(model, codec, cfg, clip.audio, clip.reference, sampling, seed,
-                                  lambda _: stamps.append(time.perf_counter()))  # (T, H, W, 3)
+            frames, _ = render_offline(model, clip.reference, clip.audio, cfg.audio.sample_rate, stream,
+                                       lambda _: stamps.append(time.perf_counter()))  # (T, H, W, 3)
             stats.render_s += time.perf_counter() - stamps[0]
             stats.sampling_s += stamps[-1] - stamps[0]
             stats.windows += len(stamps) - 1
@@ -269,12 +271,13 @@ def main(cfg: TeacherEvalConfig) -> tuple[dict[str, Any], list[Path]]:
     from tqdm import tqdm
 
     from distill.eval.experts import load_experts
-    from fada_stream.model import load_teacher
+    from fada_stream.generator import load_window_model
 
     t0 = time.time()
     torch.set_num_threads(cfg.threads)
     torch.set_flush_denormal(True)  # denormal activations slow CPU kernels many times over
-    model, codec, mcfg = load_teacher(cfg.checkpoint)
+    model = load_window_model(cfg.checkpoint, "cpu")  # a teacher or a student folder
+    mcfg = model.cfg
     experts = load_experts(cfg.experts)
     default = TeacherSampling(steps=cfg.steps, method=cfg.method)
     if cfg.center is not None:
@@ -295,7 +298,7 @@ def main(cfg: TeacherEvalConfig) -> tuple[dict[str, Any], list[Path]]:
             for s in settings:
                 bar.set_postfix_str(f"{data_dir.name} {s.name}")
                 sampling = TeacherSampling(steps=cfg.steps, method=cfg.method, s_ref=s.s_ref, s_audio=s.s_audio)
-                stats = render_setting(model, codec, mcfg, clips, sampling, cfg.out / "videos" / data_dir.name / s.folder,
+                stats = render_setting(model, clips, sampling, cfg.out / "videos" / data_dir.name / s.folder,
                                        cfg.seed, lambda: bar.update(1))
                 report, _ = score_videos(stats.paths, experts, ScoreConfig(ground_truth=data_dir, window_stride=stride))
                 split["settings"].append(setting_row(s, stats, report, mcfg))

@@ -23,7 +23,7 @@ from tqdm import tqdm
 from distill.data.windows import Cache, build_cache, load_cache
 from distill.train_common import (
     Budget, Dist, any_rank, autocast, command_line, has_run_state, load_run_state, make_ema, mean_across,
-    parse_config, save_run_state, setup_distributed, teardown_distributed, update_ema,
+    optimizer_step, parse_config, save_run_state, start_run, teardown_distributed,
 )
 from fada_stream.checkpoint import save_checkpoint
 from fada_stream.model.autoencoder import AUTOENCODER_KIND, Autoencoder, images_to_unit
@@ -110,10 +110,7 @@ def export(ae: Autoencoder, frames: torch.Tensor, pool: torch.Tensor, device: to
 
 
 def main(cfg: TrainConfig) -> Path:
-    d = setup_distributed(cfg.device)
-    torch.manual_seed(cfg.seed + d.rank)
-    out = Path(cfg.out)
-    out.mkdir(parents=True, exist_ok=True)
+    d, out = start_run(cfg.device, cfg.seed, cfg.out)
     budget = Budget(cfg.max_minutes)
     cache = resolve_cache(cfg.data, out, cfg.tier, d)
     train_idx, eval_idx = split_clips(cache)
@@ -143,11 +140,7 @@ def main(cfg: TrainConfig) -> Path:
             rec, z = model(x, cfg.latent_noise)  # (B, 3, H, W), (B, C, h, w)
             rec_loss = F.l1_loss(rec.float(), x) + F.mse_loss(rec.float(), x)
             loss = rec_loss + cfg.latent_l2 * z.float().square().mean()
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(ae.parameters(), 1.0)
-        opt.step()
-        update_ema(ema, ae, cfg.ema, step)
+        optimizer_step(loss, ae, opt, ema, cfg.ema, step)
         step += 1
         bar.update(1)
 

@@ -142,6 +142,25 @@ def update_ema(ema: nn.Module, model: nn.Module, decay: float, step: int) -> Non
         pe.lerp_(p.detach().to(pe.dtype), 1.0 - d)
 
 
+def optimizer_step(loss: torch.Tensor, model: nn.Module, opt: torch.optim.Optimizer, ema: nn.Module, ema_decay: float, step: int) -> float:
+    """Backward, clip the gradient norm to 1, step, update the EMA; returns the gradient norm before clipping."""
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    gnorm = torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+    opt.step()
+    update_ema(ema, model, ema_decay, step)
+    return float(gnorm)
+
+
+def start_run(device: str, seed: int, out: str) -> tuple[Dist, Path]:
+    """Distributed setup (torchrun or one process), a per-rank seed, and the output folder."""
+    d = setup_distributed(device)
+    torch.manual_seed(seed + d.rank)
+    path = Path(out)
+    path.mkdir(parents=True, exist_ok=True)
+    return d, path
+
+
 def save_run_state(run_dir: Path, kind: str, config: Any, model: nn.Module, ema: nn.Module, opt: torch.optim.Optimizer, step: int, meta: dict[str, Any]) -> None:
     """Everything needed to resume: raw weights, EMA weights, AdamW moments, step."""
     state: dict[str, torch.Tensor] = {}

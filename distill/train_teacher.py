@@ -29,7 +29,7 @@ from distill.data.windows import Cache, WindowDataset
 from distill.train_autoencoder import resolve_cache
 from distill.train_common import (
     Budget, any_rank, autocast, command_line, has_run_state, load_run_state, make_ema, mean_across,
-    parse_config, save_run_state, setup_distributed, teardown_distributed, update_ema,
+    optimizer_step, parse_config, save_run_state, start_run, teardown_distributed,
 )
 from fada_stream.checkpoint import save_checkpoint
 from fada_stream.model import TEACHER_KIND, ModelConfig, build_teacher, load_autoencoder, preset
@@ -154,10 +154,7 @@ def to_device(batch: dict, device: torch.device) -> dict:
 
 
 def main(cfg: TrainConfig) -> Path:
-    d = setup_distributed(cfg.device)
-    torch.manual_seed(cfg.seed + d.rank)
-    out = Path(cfg.out)
-    out.mkdir(parents=True, exist_ok=True)
+    d, out = start_run(cfg.device, cfg.seed, cfg.out)
     budget = Budget(cfg.max_minutes)
 
     codec_kind = "diffusers" if Path(cfg.autoencoder).is_dir() else "ours"
@@ -201,18 +198,14 @@ def main(cfg: TrainConfig) -> Path:
             g["lr"] = lr
         with autocast(d.device, cfg.bf16):
             loss = flow_loss(ddp, batch, mc, cfg)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        gnorm = torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        opt.step()
-        update_ema(ema, model, cfg.ema, step)
+        gnorm = optimizer_step(loss, model, opt, ema, cfg.ema, step)
         step += 1
         bar.update(1)
 
         stop = any_rank(budget.spent(), d)
         last = stop or step == cfg.steps
         if step % cfg.log_every == 0 or last:
-            row = {"step": step, "loss": round(mean_across(loss.item(), d), 5), "grad_norm": round(float(gnorm), 4), "lr": lr}
+            row = {"step": step, "loss": round(mean_across(loss.item(), d), 5), "grad_norm": round(gnorm, 4), "lr": lr}
             if step % cfg.eval_every == 0 or last:
                 row.update({k: round(v, 5) for k, v in evaluate(ema, eval_batches, mc, cfg, d.device).items()})
             bar.set_postfix({k: v for k, v in row.items() if k in ("loss", "eval_loss", "audio_gain")})

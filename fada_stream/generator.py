@@ -16,6 +16,7 @@ from typing import Callable, Protocol
 import numpy as np
 import torch
 
+from fada_stream.checkpoint import CheckpointError
 from fada_stream.model import ModelConfig, StudentConfig, StudentDiT, load_student, load_teacher
 from fada_stream.model.autoencoder import LatentCodec, images_to_unit, unit_to_images
 from fada_stream.sampling import SAMPLERS, cfg_passes, get_ts, multi_cfg
@@ -151,14 +152,17 @@ def bundled_checkpoint(sampler: str = "auto") -> Path:
     """The bundled folder for `sampler`: "student" (the default once one ships), "teacher", or "auto"."""
     if sampler not in ("auto", "student", "teacher"):
         raise ValueError(f"unknown sampler {sampler!r}; choose auto, student or teacher")
-    if sampler == "teacher" or (sampler == "auto" and not (BUNDLED_STUDENT / "student.json").is_file()):
-        return DEFAULT_CHECKPOINT
-    return BUNDLED_STUDENT
+    has_student = (BUNDLED_STUDENT / "student.json").is_file()
+    if sampler == "student" and not has_student:
+        raise CheckpointError("no distilled student is bundled yet: pass the folder of one (python -m distill.distill)")
+    return BUNDLED_STUDENT if sampler == "student" or (sampler == "auto" and has_student) else DEFAULT_CHECKPOINT
 
 
 def load_window_model(checkpoint: str | Path | None = None, device: str | torch.device = "auto", sampler: str = "auto") -> WindowModel:
     """The sampler of a checkpoint folder (student.* or teacher.*, plus the autoencoder), or of the bundled
     one for `sampler`; loaded once per process and device."""
+    if checkpoint is not None and sampler != "auto" and not (Path(checkpoint) / f"{sampler}.json").is_file():
+        raise CheckpointError(f"{checkpoint}: holds no {sampler} (expected {sampler}.json and {sampler}.safetensors)")
     path = Path(checkpoint) if checkpoint is not None else bundled_checkpoint(sampler)
     with _LOAD_LOCK:
         return _load(str(path.resolve()), str(resolve_device(device)))

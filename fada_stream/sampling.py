@@ -11,6 +11,9 @@ from typing import Callable, Literal
 
 import torch
 
+from kernels.cfg_token import multi_cfg_combine
+
+
 @dataclass
 class TeacherSampling:
     """The teacher's sampler: 25 steps x 3 guidance branches = 75 NFE per window (FADA's teacher)."""
@@ -94,8 +97,11 @@ SAMPLERS = {"euler": sample_euler, "heun": sample_heun}
 
 
 def combine_multi_cfg(v_uncond: torch.Tensor, v_ref: torch.Tensor, v_full: torch.Tensor, s_ref: float, s_audio: float) -> torch.Tensor:
-    """v = v(0,0) + s_ref (v(ref,0) - v(0,0)) + s_audio (v(ref,audio) - v(ref,0)) (FADA, arXiv 2412.16915, with flow-matching velocities)."""
-    return v_uncond + s_ref * (v_ref - v_uncond) + s_audio * (v_full - v_ref)
+    """v = v(0,0) + s_ref (v(ref,0) - v(0,0)) + s_audio (v(ref,audio) - v(ref,0)) (FADA, arXiv 2412.16915, with flow-matching velocities).
+
+    One fused pass over memory on CUDA (kernels/cfg_token.py); on CPU exactly this expression.
+    """
+    return multi_cfg_combine(v_uncond, v_ref, v_full, s_ref, s_audio)
 
 
 BRANCHES = ((True, True), (False, True), (False, False))  # (drop_ref, drop_audio): unconditional, reference only, reference + audio

@@ -58,13 +58,14 @@ class AvatarSession:
         checkpoint: str | Path | None = None,
         device: str = "auto",
         *,
+        sampler: str = "auto",
         paced: bool = True,
         output_sample_rate: int | None = None,
         config: StreamConfig | None = None,
     ):
         if output_sample_rate is not None:
             to_float_mono(b"", output_sample_rate)  # the same rate check as the input's
-        self._reference, self._checkpoint, self._device = reference, checkpoint, device
+        self._reference, self._checkpoint, self._device, self._sampler = reference, checkpoint, device, sampler
         self.paced = paced
         self.config = config or StreamConfig()
         Guidance(self.config.s_ref, self.config.s_audio)  # validate early
@@ -95,7 +96,7 @@ class AvatarSession:
         return self
 
     def _build(self) -> StreamScheduler:
-        self._model = load_window_model(self._checkpoint, self._device)
+        self._model = load_window_model(self._checkpoint, self._device, self._sampler)
         image = load_reference(self._reference, self._model.cfg.ae.image_size)
         return StreamScheduler(self._model, image, self.config, paced=self.paced, out_rate=self._out_rate)
 
@@ -297,7 +298,7 @@ class AvatarSession:
         Uses its own scheduler (the live stream, if any, is untouched); call it from scripts or a
         thread, not from a running event loop's thread.
         """
-        model = self._model or load_window_model(self._checkpoint, self._device)
+        model = self._model or load_window_model(self._checkpoint, self._device, self._sampler)
         image = load_reference(self._reference, model.cfg.ae.image_size)
         fixed = dataclasses.replace(self.config, adaptive=False)  # scripts want the configured steps, every time
         frames, _ = render_offline(model, image, to_float_mono(audio, sample_rate), sample_rate, fixed)

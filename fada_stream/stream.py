@@ -35,7 +35,7 @@ import numpy as np
 import torch
 
 from fada_stream.frames import AudioFrame, Item, SegmentEnd, VideoFrame
-from fada_stream.generator import Cancelled, Guidance, WindowModel
+from fada_stream.generator import Guidance, WindowModel
 from fada_stream.model import stream_mel
 from fada_stream.timeline import Segment, Tape
 from fada_stream.vad import GateConfig

@@ -95,6 +95,11 @@ class DiTConfig:
     mlp_ratio: float = 4.0
     frames: int = 16  # F: window length at 25 fps (architecture.md)
     motion_frames: int = 4  # M: clean frames carried from the previous window
+    # Attention and norm+modulation implementation, an inference-time choice that changes no weights:
+    # "auto" runs the Triton kernels (kernels/) on CUDA tensors and the torch reference on CPU,
+    # "triton" forces the kernels, "torch" the reference. With autograd on, the model always runs
+    # the reference (the kernels are forward-only). Checkpoints older than the field load as "auto".
+    backend: Literal["auto", "torch", "triton"] = "auto"
 
     @property
     def grid(self) -> int:

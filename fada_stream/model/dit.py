@@ -20,12 +20,23 @@ from torch import nn
 
 from fada_stream.model.audio_encoder import AudioEncoder
 from fada_stream.model.config import AudioConfig, DiTConfig
+from kernels.attention import flash_attention
+from kernels.backend import Backend
+from kernels.cfg_token import gated_residual, modulated_layer_norm
 
 N_MOD = 12  # (shift, scale, gate) for spatial attention, temporal attention, audio cross-attention, MLP
+NORM_EPS = 1e-6  # DiT's LayerNorm eps (no affine weights: adaLN supplies shift and scale)
 
 
-def modulate(x: torch.Tensor, shift: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
-    return x * (1 + scale) + shift
+def modulate_norm(x: torch.Tensor, shift: torch.Tensor, scale: torch.Tensor, backend: Backend) -> torch.Tensor:
+    """LayerNorm(x) (1 + scale) + shift for tokens x (B, ..., D), shift/scale (B, D) or per frame (B, F, D)."""
+    return modulated_layer_norm(x.reshape(x.shape[0], -1, x.shape[-1]), shift, scale, eps=NORM_EPS, backend=backend).view(x.shape)
+
+
+def gated_add(x: torch.Tensor, gate: torch.Tensor, y: torch.Tensor, backend: Backend) -> torch.Tensor:
+    """x + gate * y (adaLN-Zero's gated residual) for tokens x (B, ..., D), y of x's size, gate (B, D) or (B, F, D)."""
+    b, d = x.shape[0], x.shape[-1]
+    return gated_residual(x.reshape(b, -1, d), gate, y.reshape(b, -1, d), backend=backend).view(x.shape)
 
 
 #################################################################################
@@ -78,12 +89,12 @@ class Attention(nn.Module):
         self.kv = nn.Linear(context_dim or width, 2 * width)
         self.proj = nn.Linear(width, width)
 
-    def forward(self, x: torch.Tensor, context: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, context: torch.Tensor | None = None, backend: Backend = "torch") -> torch.Tensor:
         b, n, d = x.shape
         ctx = x if context is None else context  # (b, m, dc)
         q = self.q(x).view(b, n, self.heads, -1).transpose(1, 2)  # (b, heads, n, hd)
         k, v = self.kv(ctx).view(b, ctx.shape[1], 2, self.heads, -1).permute(2, 0, 3, 1, 4)  # (b, heads, m, hd) each
-        out = F.scaled_dot_product_attention(q, k, v)  # (b, heads, n, hd)
+        out = flash_attention(q, k, v, backend=backend)  # (b, heads, n, hd)
         return self.proj(out.transpose(1, 2).reshape(b, n, d))  # (b, n, d)
 
 
@@ -103,48 +114,48 @@ class VideoDiTBlock(nn.Module):
 
     def __init__(self, width: int, heads: int, mlp_ratio: float, audio_dim: int):
         super().__init__()
-        norm = lambda: nn.LayerNorm(width, elementwise_affine=False, eps=1e-6)  # noqa: E731
-        self.norm1, self.norm2, self.norm3, self.norm4 = norm(), norm(), norm(), norm()
         self.spatial = Attention(width, heads)
         self.temporal = Attention(width, heads)
         self.audio = Attention(width, heads, context_dim=audio_dim)
         self.mlp = Mlp(width, mlp_ratio)
         self.table = nn.Parameter(torch.zeros(N_MOD, width))  # adaLN-single: this block's offset of the shared modulation
 
-    def forward(self, x: torch.Tensor, r: torch.Tensor, a: torch.Tensor, mod: torch.Tensor, mod_ref: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(
+        self, x: torch.Tensor, r: torch.Tensor, a: torch.Tensor, mod: torch.Tensor, mod_ref: torch.Tensor, backend: Backend = "torch"
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """x (B, F, N, D) frame tokens, r (B, Nr, D) reference tokens, a (B, F, A, Da) audio tokens,
         mod (B, F, 12, D) per-frame modulation, mod_ref (B, 12, D). Returns the updated (x, r)."""
         b, f, n, d = x.shape
-        sa, ca, ga, st, ct, gt, sx, cx, gx, sm, cm, gm = (mod + self.table).unsqueeze(3).unbind(2)  # (B, F, 1, D) each
-        rs, rc, rg, _, _, _, _, _, _, rsm, rcm, rgm = (mod_ref + self.table).unsqueeze(2).unbind(1)  # (B, 1, D) each
+        sa, ca, ga, st, ct, gt, sx, cx, gx, sm, cm, gm = (mod + self.table).unbind(2)  # (B, F, D) each
+        rs, rc, rg, _, _, _, _, _, _, rsm, rcm, rgm = (mod_ref + self.table).unbind(1)  # (B, D) each
 
-        hr = modulate(self.norm1(r), rs, rc)  # (B, Nr, D)
-        h = modulate(self.norm1(x), sa, ca).reshape(b * f, n, d)  # (B*F, N, D)
-        keys = torch.cat([h.view(b, f, n, d), hr[:, None].expand(b, f, -1, d)], dim=2).reshape(b * f, -1, d)  # (B*F, N+Nr, D)
-        x = x + ga * self.spatial(h, keys).view(b, f, n, d)  # (B, F, N, D)
-        r = r + rg * self.spatial(hr)  # (B, Nr, D): the reference stream sees only itself
+        hr = modulate_norm(r, rs, rc, backend)  # (B, Nr, D)
+        h = modulate_norm(x, sa, ca, backend)  # (B, F, N, D)
+        keys = torch.cat([h, hr[:, None].expand(b, f, -1, d)], dim=2).reshape(b * f, -1, d)  # (B*F, N+Nr, D)
+        x = gated_add(x, ga, self.spatial(h.reshape(b * f, n, d), keys, backend=backend), backend)  # (B, F, N, D)
+        r = gated_add(r, rg, self.spatial(hr, backend=backend), backend)  # (B, Nr, D): the reference stream sees only itself
 
-        h = modulate(self.norm2(x), st, ct).transpose(1, 2).reshape(b * n, f, d)  # (B*N, F, D)
-        x = x + gt * self.temporal(h).view(b, n, f, d).transpose(1, 2)  # (B, F, N, D)
+        h = modulate_norm(x, st, ct, backend).transpose(1, 2).reshape(b * n, f, d)  # (B*N, F, D)
+        # Plain torch here: the temporal output is frame-major, and the fused epilogue would first copy it to x's layout.
+        x = x + gt[:, :, None] * self.temporal(h, backend=backend).view(b, n, f, d).transpose(1, 2)  # (B, F, N, D)
 
-        h = modulate(self.norm3(x), sx, cx).reshape(b * f, n, d)  # (B*F, N, D)
-        x = x + gx * self.audio(h, a.reshape(b * f, a.shape[2], a.shape[3])).view(b, f, n, d)  # (B, F, N, D)
+        h = modulate_norm(x, sx, cx, backend).reshape(b * f, n, d)  # (B*F, N, D)
+        x = gated_add(x, gx, self.audio(h, a.reshape(b * f, a.shape[2], a.shape[3]), backend=backend), backend)  # (B, F, N, D)
 
-        x = x + gm * self.mlp(modulate(self.norm4(x), sm, cm))  # (B, F, N, D)
-        r = r + rgm * self.mlp(modulate(self.norm4(r), rsm, rcm))  # (B, Nr, D)
+        x = gated_add(x, gm, self.mlp(modulate_norm(x, sm, cm, backend)), backend)  # (B, F, N, D)
+        r = gated_add(r, rgm, self.mlp(modulate_norm(r, rsm, rcm, backend)), backend)  # (B, Nr, D)
         return x, r
 
 
 class FinalLayer(nn.Module):
     def __init__(self, width: int, patch: int, channels: int):
         super().__init__()
-        self.norm = nn.LayerNorm(width, elementwise_affine=False, eps=1e-6)
         self.table = nn.Parameter(torch.zeros(2, width))
         self.linear = nn.Linear(width, patch * patch * channels)
 
-    def forward(self, x: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
-        shift, scale = (self.table + c[:, :, None]).unsqueeze(3).unbind(2)  # (B, F, 1, D) each
-        return self.linear(modulate(self.norm(x), shift, scale))  # (B, F, N, p*p*C)
+    def forward(self, x: torch.Tensor, c: torch.Tensor, backend: Backend = "torch") -> torch.Tensor:
+        shift, scale = (self.table + c[:, :, None]).unbind(2)  # (B, F, D) each
+        return self.linear(modulate_norm(x, shift, scale, backend))  # (B, F, N, p*p*C)
 
 
 class VideoDiT(nn.Module):
@@ -249,9 +260,12 @@ class VideoDiT(nn.Module):
         if drop_audio is not None:
             a = torch.where(drop_audio[:, None, None, None], self.null_audio.to(a.dtype), a)
 
+        # The Triton kernels are forward-only, so with autograd on (training, distillation) every
+        # call takes the torch reference; cfg.backend picks the kernels for inference.
+        backend = "torch" if torch.is_grad_enabled() else self.cfg.backend
         for blk in self.blocks:
-            h, r = blk(h, r, a, mod, mod_ref)  # (B, F, N, D), (B, N, D)
-        v = self.unpatchify(self.final(h, c))  # (B, F, C, h, w)
+            h, r = blk(h, r, a, mod, mod_ref, backend)  # (B, F, N, D), (B, N, D)
+        v = self.unpatchify(self.final(h, c, backend))  # (B, F, C, h, w)
         return torch.where(clean[:, :, None, None, None], torch.zeros_like(v), v)
 
     def motion_frames(self, b: int, f: int, device: torch.device, motion: torch.Tensor | None, mask: torch.Tensor | None) -> torch.Tensor:

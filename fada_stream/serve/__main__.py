@@ -1,5 +1,7 @@
 """python -m fada_stream.serve --webrtc [--host 127.0.0.1] [--port 8080] [--reference IMG] [--checkpoint DIR]
-                                       [--token TOKEN] [--max-sessions N]"""
+                                       [--sampler auto|teacher|student] [--token SECRET] [--allow-origin URL ...]
+                                       [--max-sessions N]
+python -m fada_stream.serve --mint-token SECONDS [--token SECRET]   prints a token for clients, valid that long"""
 from __future__ import annotations
 
 import argparse
@@ -8,6 +10,7 @@ import os
 import sys
 from pathlib import Path
 
+from fada_stream.serve.access import mint_token
 from fada_stream.serve.app import ConfigError, ServerConfig, create_app
 
 
@@ -19,10 +22,24 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--port", type=int, default=d.port)
     p.add_argument("--reference", default=None, help="face image for new sessions (default: the bundled face)")
     p.add_argument("--checkpoint", default=None, help="model folder (default: the bundled checkpoint)")
+    p.add_argument("--sampler", choices=["auto", "teacher", "student"], default=d.sampler,
+                   help="auto: the bundled student if one ships, else the teacher; with --checkpoint, what the folder holds")
     p.add_argument("--device", default=d.device, help="auto, cpu, cuda, cuda:1 ...")
-    p.add_argument("--token", default=None, help="required from clients on /offer and /ws (default: $FADA_STREAM_TOKEN)")
+    p.add_argument("--token", default=None, help="secret required from clients on /offer, /ws and /metrics, itself or as "
+                   "tokens minted from it with --mint-token (default: $FADA_STREAM_TOKEN)")
+    p.add_argument("--allow-origin", action="append", default=[], metavar="URL",
+                   help="a browser origin besides the server's own that may use it (repeatable), e.g. https://app.example.com")
     p.add_argument("--max-sessions", type=int, default=d.max_sessions, help="concurrent sessions; more get 503")
+    p.add_argument("--mint-token", type=float, default=None, metavar="SECONDS",
+                   help="print a client token signed with the secret, valid for SECONDS, and exit")
     args = p.parse_args(argv)
+    secret = args.token or os.environ.get("FADA_STREAM_TOKEN") or None
+    if args.mint_token is not None:
+        if secret is None or args.mint_token <= 0:
+            print("error: --mint-token needs a positive lifetime and the secret (--token or $FADA_STREAM_TOKEN)", file=sys.stderr)
+            return 2
+        print(mint_token(secret, args.mint_token))
+        return 0
     if not args.webrtc:
         p.error("choose a transport: --webrtc")
     for flag, path, is_ok in (("--reference", args.reference, Path.is_file), ("--checkpoint", args.checkpoint, Path.is_dir)):
@@ -31,8 +48,8 @@ def main(argv: list[str] | None = None) -> int:
             return 2
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    config = ServerConfig(host=args.host, port=args.port, reference=args.reference, checkpoint=args.checkpoint,
-                          device=args.device, token=args.token or os.environ.get("FADA_STREAM_TOKEN") or None,
+    config = ServerConfig(host=args.host, port=args.port, reference=args.reference, checkpoint=args.checkpoint, sampler=args.sampler,
+                          device=args.device, token=secret, allow_origins=tuple(args.allow_origin),
                           max_sessions=args.max_sessions)
     try:
         app = create_app(config)

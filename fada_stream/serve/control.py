@@ -195,7 +195,7 @@ async def run_control(ws: web.WebSocketResponse, peer: Peer) -> None:
             elif msg.type == WSMsgType.BINARY:
                 await send({"type": "error", "message": "send JSON text messages, not binary"})
             elif msg.type == WSMsgType.ERROR:
-                log.info("control socket of %s: %s", peer.id, ws.exception())
+                log.info("control socket of peer #%d: %s", peer.ordinal, ws.exception())
     finally:
         sender.cancel()
         await asyncio.gather(sender, return_exceptions=True)

@@ -3,6 +3,9 @@
     session --pump--> SessionVideoTrack / SessionAudioTrack --aiortc--> browser
     browser microphone --aiortc--> mic reader --push_audio--> session          ("mirror" mode)
     control websocket --Peer.handle--> session (interrupt, guidance, reference, sample, upload)
+
+A peer closes (freeing its session slot) when its connection fails or closes, when ICE never
+completes, or when its control socket is gone and the browser has sent nothing for MEDIA_TIMEOUT_S.
 """
 from __future__ import annotations
 
@@ -24,6 +27,12 @@ log = logging.getLogger(__name__)
 
 EVENT_QUEUE = 64  # events kept for a control socket that is slow or not yet open
 CONNECT_TIMEOUT_S = 30.0  # a peer whose ICE never completes is closed, freeing its session slot
+# A receiving browser sends RTCP receiver reports about every second (aiortc every 0.5-1.5 s), so
+# seconds without a packet mean it is gone; ICE consent (RFC 7675) would take ~30 s to say so. Only
+# applied once the control socket is closed too: a socket still answering pings (app.HEARTBEAT_S)
+# means a live client whose media merely stalls.
+MEDIA_TIMEOUT_S = 4.0
+LIVENESS_PERIOD_S = 0.5
 
 
 class Session(Protocol):
@@ -44,10 +53,11 @@ class Session(Protocol):
 
 
 class Peer:
-    def __init__(self, pc: RTCPeerConnection, session: Session, on_close: Callable[[Peer], None]) -> None:
+    def __init__(self, pc: RTCPeerConnection, session: Session, on_close: Callable[[Peer], None], ordinal: int = 0) -> None:
         if session.output_sample_rate != AUDIO_RATE:
             raise ValueError(f"the session must emit {AUDIO_RATE} Hz audio (output_sample_rate), not {session.output_sample_rate}")
-        self.id = secrets.token_urlsafe(16)
+        self.id = secrets.token_urlsafe(16)  # a capability: it opens the control socket
+        self.ordinal = ordinal  # a public name for logs and metrics
         self.pc, self.session = pc, session
         self.clock = MediaClock()
         self.video = SessionVideoTrack(self.clock)
@@ -78,6 +88,7 @@ class Peer:
         self.pc.on("connectionstatechange", self._on_state)
         self._spawn(self._pump())
         self._spawn(self._connect_deadline())
+        self._spawn(self._watch_media())
 
     def _spawn(self, coro: Awaitable[None]) -> asyncio.Task:
         task = asyncio.ensure_future(coro)
@@ -86,15 +97,36 @@ class Peer:
         return task
 
     async def _on_state(self) -> None:
-        log.info("peer %s: connection %s", self.id, self.pc.connectionState)
+        log.info("peer #%d: connection %s", self.ordinal, self.pc.connectionState)
         if self.pc.connectionState in ("failed", "closed"):
             self.close_soon()
 
     async def _connect_deadline(self) -> None:
         await asyncio.sleep(CONNECT_TIMEOUT_S)
         if self.pc.connectionState != "connected":
-            log.info("peer %s: not connected after %.0f s", self.id, CONNECT_TIMEOUT_S)
+            log.info("peer #%d: not connected after %.0f s", self.ordinal, CONNECT_TIMEOUT_S)
             self.close_soon()
+
+    async def _packets_received(self) -> int:
+        """Datagrams received on the (bundled) DTLS transport: RTP, RTCP and DTLS alike."""
+        report = await self.pc.getStats()
+        return sum(s.packetsReceived for s in report.values() if s.type == "transport")
+
+    async def _watch_media(self) -> None:
+        loop = asyncio.get_running_loop()
+        received, last = -1, loop.time()
+        while True:
+            await asyncio.sleep(LIVENESS_PERIOD_S)
+            if self.pc.connectionState != "connected":
+                last = loop.time()  # CONNECT_TIMEOUT_S and the state callback cover the other states
+                continue
+            n = await self._packets_received()
+            if n != received:
+                received, last = n, loop.time()
+            elif self.websocket is None and loop.time() - last > MEDIA_TIMEOUT_S:
+                log.info("peer #%d: no control socket and no packets for %.0f s", self.ordinal, MEDIA_TIMEOUT_S)
+                self.close_soon()
+                return
 
     # ---- media --------------------------------------------------------------------------------
 
@@ -113,7 +145,7 @@ class Peer:
                     self.speaking = False
                     self._event("playback_finished", interrupted=item.interrupted, position=item.playback_position)
         except Exception:
-            log.exception("peer %s: session failed", self.id)
+            log.exception("peer #%d: session failed", self.ordinal)
             self.close_soon()
 
     async def _read_microphone(self, track: MediaStreamTrack) -> None:
@@ -201,18 +233,23 @@ class Peer:
         self.close_soon()
         await asyncio.shield(self._closing)
 
+    async def _close_socket(self) -> None:
+        if self.websocket is not None:
+            await self.websocket.close(code=1001, message=b"session closed")
+
     async def _close(self) -> None:
         for t in self._tasks:
             t.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         self.video.stop()
         self.audio.stop()
-        await self.pc.close()
-        if self.websocket is not None:
-            await self.websocket.close(code=1001, message=b"session closed")
-        try:
-            await self.session.aclose()
-        except Exception:
-            log.exception("peer %s: closing the session failed", self.id)
+        # Each step runs whatever the one before raised (aiortc's close can trip over a half-negotiated
+        # connection): the session slot must be freed.
+        for what, step in (("connection", self.pc.close), ("control socket", self._close_socket),
+                           ("session", self.session.aclose)):
+            try:
+                await step()
+            except Exception:
+                log.exception("peer #%d: closing the %s failed", self.ordinal, what)
         self._on_close(self)
-        log.info("peer %s: closed", self.id)
+        log.info("peer #%d: closed", self.ordinal)

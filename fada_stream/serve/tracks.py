@@ -143,11 +143,19 @@ class SessionVideoTrack(MediaStreamTrack):
         self.meter = FpsMeter()
         self._queue: asyncio.Queue[tuple[np.ndarray, float]] = asyncio.Queue(VIDEO_QUEUE)
         self._last_pts = -1
+        self.sent = 0  # frames handed to the encoder
+        self.dropped = 0  # frames the running encoder did not take in time (the event loop fell behind)
+
+    @property
+    def queued(self) -> int:
+        return self._queue.qsize()
 
     def put(self, image: np.ndarray, at: float) -> None:
         """image (H, W, 3) uint8 RGB for loop time `at` (from clock.observe); drops the oldest frame when full."""
         if self._queue.full():
             self._queue.get_nowait()
+            # Before the first recv() the connection is still being set up: those frames had nowhere to go.
+            self.dropped += self.sent > 0
         self._queue.put_nowait((image, at))
 
     async def recv(self) -> av.VideoFrame:
@@ -160,6 +168,7 @@ class SessionVideoTrack(MediaStreamTrack):
         self._last_pts = max(self._last_pts + 1, round((at - self.clock.start) / VIDEO_TIME_BASE))
         frame.pts, frame.time_base = self._last_pts, VIDEO_TIME_BASE
         self.meter.tick()
+        self.sent += 1
         return frame
 
 

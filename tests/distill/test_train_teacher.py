@@ -1,80 +1,19 @@
 """Teacher training: the cache and its windows, losses that fall, resume, checkpoints, torchrun with gloo.
 
-Everything runs on a fake corpus in the real layout (mp4 + wav + png + json + manifest): a coloured
-disc per identity whose dark mouth opens with the audio's loudness.
+Everything runs on the fake corpus of conftest.py (the real layout; a disc face whose mouth follows the audio).
 """
 import json
-import os
-import signal
-import subprocess
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
-from PIL import Image
 
-from distill import train_autoencoder, train_teacher
+from distill import train_teacher
 from distill.data.windows import WindowDataset, build_cache, load_cache
 from fada_stream.model import AudioConfig, load_teacher, preset
 
 pytest.importorskip("av")
-SIZE, FPS, SR = 128, 25, 16000
 TINY = dict(width=32, depth=1, heads=2, frames=6, motion_frames=2)
-
-
-def face(colour: np.ndarray, mouth: float) -> np.ndarray:
-    yy, xx = np.mgrid[:SIZE, :SIZE]
-    img = np.full((SIZE, SIZE, 3), 40, np.uint8)
-    img[(yy - 64) ** 2 + (xx - 64) ** 2 < 48**2] = colour
-    img[((yy - 88) / (2 + 10 * mouth)) ** 2 + ((xx - 64) / 14.0) ** 2 < 1] = (30, 10, 10)
-    return img
-
-
-def make_fake_corpus(out: Path, n_clips: int = 6, n_frames: int = 24) -> Path:
-    from distill.data.manifest import write_manifest
-    from distill.data.video_io import write_mp4, write_wav
-
-    out.mkdir(parents=True, exist_ok=True)
-    rows = []
-    for i in range(n_clips):
-        rng, ident = np.random.default_rng(i), i // 2
-        colour = np.random.default_rng(100 + ident).integers(90, 250, 3).astype(np.uint8)
-        t = np.arange(n_frames * SR // FPS) / SR
-        env = np.clip(np.sin(2 * np.pi * rng.uniform(1.5, 3.0) * t + rng.uniform(0, 6)), 0, None)  # (N,)
-        audio = (0.4 * env * np.sin(2 * np.pi * 220 * t)).astype(np.float32)
-        mouth = env.reshape(n_frames, -1).mean(1)  # (T,)
-        cid, tier = f"fake-{i:03d}", "moderate" if i % 3 == 2 else "high"
-        write_mp4(out / f"{cid}.mp4", np.stack([face(colour, m) for m in mouth]), audio, fps=FPS)
-        write_wav(out / f"{cid}.wav", audio)
-        Image.fromarray(face(colour, 0.0)).save(out / f"{cid}.png")
-        meta = {"id": cid, "tier": tier, "identity_id": f"id{ident}", "n_frames": n_frames, "fps": FPS,
-                "params": {"jaw": [round(float(m), 4) for m in mouth], "yaw": [0.0] * n_frames},
-                "speaking": [int(m > 0.2) for m in mouth]}
-        (out / f"{cid}.json").write_text(json.dumps(meta))
-        rows.append({"id": cid, "tier": tier, "identity_id": meta["identity_id"], "n_frames": n_frames})
-    write_manifest(out, rows)
-    return out
-
-
-@pytest.fixture(scope="module")
-def corpus(tmp_path_factory):
-    return make_fake_corpus(tmp_path_factory.mktemp("corpus"))
-
-
-@pytest.fixture(scope="module")
-def cache_file(corpus, tmp_path_factory):
-    return build_cache(corpus, tmp_path_factory.mktemp("cache") / "high.safetensors", frame_format="jpeg")
-
-
-@pytest.fixture(scope="module")
-def ae_ckpt(cache_file, tmp_path_factory):
-    out = tmp_path_factory.mktemp("ae")
-    torch.manual_seed(0)
-    return train_autoencoder.main(train_autoencoder.TrainConfig(data=str(cache_file), out=str(out), steps=2, batch=4, device="cpu"))
-
-
 def test_cache_round_trips_and_keeps_only_the_tier(corpus, tmp_path):
     raw = load_cache(build_cache(corpus, tmp_path / "raw.safetensors", frame_format="raw"))
     from distill.data.video_io import read_mp4, read_wav
@@ -155,21 +94,10 @@ def test_teacher_refuses_a_cache_of_every_tier(corpus, ae_ckpt, tmp_path):
         train_teacher.main(train_teacher.TrainConfig(data=str(every), autoencoder=str(ae_ckpt), out=str(tmp_path / "t"), steps=1, device="cpu", **TINY))
 
 
-def test_torchrun_two_gloo_processes(cache_file, ae_ckpt, tmp_path):
+def test_torchrun_two_gloo_processes(cache_file, ae_ckpt, tmp_path, torchrun):
     out = tmp_path / "ddp"
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    # Run from a folder outside the checkout: the workers must import the installed package, as CI tests it.
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", "-m", "distill.train_teacher",
-           "--data", str(cache_file), "--autoencoder", str(ae_ckpt), "--out", str(out), "--steps", "2", "--batch", "2",
-           "--device", "cpu"] + [f"--{k.replace('_', '-')}={v}" for k, v in TINY.items()]
-    # Own session: on a timeout the whole group (launcher and both workers) is killed, not just the launcher.
-    proc = subprocess.Popen(cmd, env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            start_new_session=True)
-    try:
-        _, err = proc.communicate(timeout=100)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        _, err = proc.communicate()
-    assert proc.returncode == 0, err[-3000:]
+    rc, err = torchrun("distill.train_teacher", ["--data", str(cache_file), "--autoencoder", str(ae_ckpt), "--out", str(out), "--steps", "2",
+                                                 "--batch", "2", "--device", "cpu"] + [f"--{k.replace('_', '-')}={v}" for k, v in TINY.items()], tmp_path)
+    assert rc == 0, err[-3000:]
     doc = json.loads((out / "teacher.json").read_text())
     assert doc["meta"]["step"] == 2 and doc["meta"]["command"].startswith("torchrun")

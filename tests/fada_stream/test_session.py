@@ -266,3 +266,10 @@ async def test_a_real_time_feed_is_never_padded(tiny_checkpoint):
         await producer
     video, audio, ends = split(items)
     assert sum(len(a.pcm) for a in audio) == 16000 and ends == [SegmentEnd(1.0, False)]
+
+
+async def test_sampler_choice_is_checked_against_what_ships_or_the_folder_holds(tiny_checkpoint):
+    with pytest.raises(CheckpointError, match="holds no student"):
+        await AvatarSession(checkpoint=tiny_checkpoint, sampler="student").start()
+    async with AvatarSession(checkpoint=tiny_checkpoint, sampler="teacher", config=FAST, paced=False) as s:
+        assert s.stats()["sampler"] == "teacher"

@@ -199,13 +199,14 @@ class Client:
 
 @pytest.fixture
 async def make_client() -> AsyncIterator:
-    """make_client() -> a new Client, closed at teardown."""
+    """make_client() -> a new Client, closed at teardown (make_client.clients: those still to close)."""
     clients: list[Client] = []
 
     def make() -> Client:
         clients.append(Client())
         return clients[-1]
 
+    make.clients = clients
     yield make
     for c in clients:
         await c.close()
@@ -214,3 +215,20 @@ async def make_client() -> AsyncIterator:
 @pytest.fixture
 def client(make_client) -> Client:
     return make_client()
+
+
+async def _wait_for(condition, timeout: float = 10.0) -> float:
+    """Poll `condition` until it holds; the seconds it took. AssertionError after `timeout`."""
+    loop = asyncio.get_running_loop()
+    start = loop.time()
+    while not condition():
+        if loop.time() - start > timeout:
+            raise AssertionError("condition not met")
+        await asyncio.sleep(0.02)
+    return loop.time() - start
+
+
+@pytest.fixture
+def wait_for():
+    """await wait_for(condition, timeout=10.0) -> seconds it took."""
+    return _wait_for

@@ -49,6 +49,10 @@ async def test_tracks_stamp_strictly_increasing_timestamps():
     a = [await asyncio.wait_for(audio.recv(), 2) for _ in range(3)]
     v = [await asyncio.wait_for(video.recv(), 2) for _ in range(3)]  # the queue kept the newest 3
     assert [f.pts for f in v] == [3600, 3601, 7200]
+    assert (video.dropped, video.sent, video.queued) == (0, 3, 0)  # nothing was sending yet when it overflowed
+    for pts in (5.12, 5.16, 5.2, 5.24):
+        video.put(image, clock.observe(pts))
+    assert video.dropped == 1
     assert clock.slips == 0
     assert [f.pts for f in a] == [0, 960, 1920]
     assert a[0].to_ndarray().any() and not a[2].to_ndarray().any()

@@ -26,15 +26,7 @@ async def recv_until(ws, predicate, limit: int = 200) -> dict:
     raise AssertionError("no matching message")
 
 
-async def wait_for(condition, timeout: float = 10.0) -> None:
-    for _ in range(int(timeout / 0.05)):
-        if condition():
-            return
-        await asyncio.sleep(0.05)
-    raise AssertionError("condition not met")
-
-
-async def test_client_receives_changing_video_and_audio_with_monotonic_timestamps(server, client):
+async def test_client_receives_changing_video_and_audio_with_monotonic_timestamps(server, client, wait_for):
     res = await client.connect(server.url)
     assert res.status == 200
     await wait_for(lambda: {"audio", "video"} <= set(client.tracks))
@@ -55,7 +47,7 @@ def rms(frames) -> float:
     return math.sqrt(np.mean(pcm**2))
 
 
-async def test_sample_plays_through_the_audio_track_with_events(server, client):
+async def test_sample_plays_through_the_audio_track_with_events(server, client, wait_for):
     await client.connect(server.url)
     await wait_for(lambda: "audio" in client.tracks)
     async with ws_connect(f"{server.ws_url}/ws/{client.session_id}") as ws:
@@ -133,7 +125,7 @@ class Tone(AudioStreamTrack):
         return out
 
 
-async def test_microphone_is_mirrored_into_the_session_until_disabled(server, client):
+async def test_microphone_is_mirrored_into_the_session_until_disabled(server, client, wait_for):
     await client.connect(server.url, mic=Tone())
     session = server.sessions[0]
     await wait_for(lambda: len(session.pushed) > 5)
@@ -147,7 +139,7 @@ async def test_microphone_is_mirrored_into_the_session_until_disabled(server, cl
         assert len(session.pushed) == n
 
 
-async def test_session_cap_answers_503_and_closed_peers_free_their_slot(serving, make_client):
+async def test_session_cap_answers_503_and_closed_peers_free_their_slot(serving, make_client, wait_for):
     async with serving(ServerConfig(max_sessions=1)) as server:
         first = make_client()
         assert (await first.connect(server.url)).status == 200

@@ -1,0 +1,268 @@
+"""Distil the teacher into a few-step, one-pass student: mixed supervision + multi-CFG tokens.
+
+    python -m distill.distill --teacher fada_stream/assets/teacher --data corpus/train --moderate corpus/train --steps 2
+    torchrun --nproc_per_node 2 -m distill.distill --data cache-high.safetensors --moderate cache-moderate.safetensors ...
+
+Each training step draws windows from the `high` tier and (mixed supervision) the `moderate` tier,
+guidance scales per window from the student's ranges, one interval of the student's K-step grid,
+and runs the teacher's guided flow from the window's noise to that interval (`distill/losses.py`).
+The student starts as a copy of the teacher (its CFG-token embedding starts at zero) and learns
+to take the interval in one step and one pass; on `high` windows the ground truth also supervises
+its last step. `--no-tokens` trains the naive student (teacher targets per guidance branch, no
+scales, sampled with 3-pass CFG); `--no-mixed` drops the moderate tier and the ground-truth term.
+
+Writes `<out>/student.{safetensors,json}` (EMA weights, StudentConfig, the command), the teacher's
+autoencoder beside it (so `<out>` is a checkpoint folder the runtime loads), `<out>/state.*` to
+resume from, and `<out>/log.jsonl`.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import shutil
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+from torch.nn.parallel import DistributedDataParallel as DDP
+from torch.utils.data import DataLoader, RandomSampler, Subset, default_collate
+from tqdm import tqdm
+
+from distill.data.windows import WindowDataset
+from distill.losses import adaptive_weight, gt_loss, guided_velocity, teacher_loss, teacher_states
+from distill.train_autoencoder import resolve_cache
+from distill.train_common import (
+    Budget, any_rank, autocast, command_line, has_run_state, load_run_state, make_ema, mean_across,
+    optimizer_step, parse_config, save_run_state, start_run, teardown_distributed,
+)
+from distill.train_teacher import _seed_worker, encode_all, split_clips, to_device
+from fada_stream.checkpoint import save_checkpoint
+from fada_stream.model import STUDENT_KIND, StudentConfig, StudentDiT, load_teacher
+from fada_stream.sampling import get_ts
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class DistillConfig:
+    teacher: str = "fada_stream/assets/teacher"  # teacher checkpoint folder (teacher.* + autoencoder.*)
+    data: str = "corpus/train"  # high tier: corpus folder (decoded once into <out>) or a cache file
+    moderate: str = ""  # moderate tier: corpus folder or cache file; "" = the data folder's moderate clips
+    out: str = "runs/student"
+    steps: int = 2  # K, the student's sampler steps
+    iters: int = 20000  # optimisation steps
+    tokens: bool = True  # multi-CFG tokens (one pass per step); False: the naive student
+    mixed: bool = True  # moderate tier + ground-truth loss; False: teacher targets on high only
+    alpha: float = 0.25  # share of the ground-truth term relative to the teacher term (adaptive weight)
+    moderate_share: float = 0.5  # of each batch, when mixed
+    substeps: int = 4  # teacher Euler steps per student interval: the teacher's trajectory resolution
+    s_ref_min: float = 1.0
+    s_ref_max: float = 2.0
+    s_audio_min: float = 1.0
+    s_audio_max: float = 4.0
+    batch: int = 8
+    lr: float = 1e-4  # fine-tuning from the teacher's weights: gentler than its own 3e-4
+    warmup: int = 200
+    ema: float = 0.999
+    p_no_motion: float = 0.15  # share of windows without motion frames (a stream's first window)
+    motion_noise: float = 0.05
+    log_every: int = 50
+    eval_every: int = 500
+    eval_windows: int = 32  # held-out high windows; each costs a teacher trajectory per grid interval
+    save_every: int = 500
+    max_minutes: float = 0.0
+    workers: int = 0
+    device: str = "auto"
+    bf16: bool = True
+    seed: int = 0
+
+
+def student_config(cfg: DistillConfig, model_cfg) -> StudentConfig:
+    return StudentConfig(model=model_cfg, steps=cfg.steps, tokens=cfg.tokens, s_ref_range=(cfg.s_ref_min, cfg.s_ref_max),
+                         s_audio_range=(cfg.s_audio_min, cfg.s_audio_max))
+
+
+def windows(cache_arg: str, tier: str, codec, mc, out: Path, d, seed: int) -> tuple[Subset, Subset]:
+    """(train, held-out) window subsets of one tier, as latents."""
+    cache = resolve_cache(cache_arg, out, tier, d)
+    if cache.tier != tier:
+        raise ValueError(f"{cache_arg}: expected a {tier!r} cache, got tier {cache.tier!r}")
+    latents = encode_all(codec, cache.frames, d.device, desc=f"encoding {tier} frames")
+    refs = encode_all(codec, cache.references, d.device)
+    ds = WindowDataset(cache, mc.dit.frames, mc.audio, latents=latents, ref_latents=refs, seed=seed)
+    train_clips, held_clips = (set(c) for c in split_clips(cache))
+    train = Subset(ds, [i for i, (c, _) in enumerate(ds.index) if c in train_clips])
+    held = Subset(ds, [i for i, (c, _) in enumerate(ds.index) if c in held_clips])
+    return train, held
+
+
+def endless(subset: Subset, batch: int, cfg: DistillConfig, d, salt: int):
+    gen = torch.Generator().manual_seed(cfg.seed * 1000 + d.rank * 10 + salt)
+    sampler = RandomSampler(subset, replacement=True, num_samples=1 << 40, generator=gen)
+    return iter(DataLoader(subset, batch_size=batch, sampler=sampler, num_workers=cfg.workers, worker_init_fn=_seed_worker,
+                           persistent_workers=cfg.workers > 0, pin_memory=d.device.type == "cuda"))
+
+
+def _cat(a, b):
+    return torch.cat([a, b]) if isinstance(a, torch.Tensor) else a
+
+
+def distill_losses(student, teacher, batch: dict, high: torch.Tensor, cfg: DistillConfig, scfg: StudentConfig, k: int,
+                   gen: torch.Generator | None = None, scales: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """(L_teacher over the batch, L_gt over its high windows or None) at grid interval k.
+
+    The student runs once, on the teacher-target inputs and the ground-truth inputs stacked in one
+    batch: one forward per backward, as DDP requires.
+    """
+    x0, ref, mel = batch["x"], batch["ref"], batch["mel"]  # (B, F, C, h, w), (B, C, h, w), (B, n_mels, T)
+    b, f, dev, m = x0.shape[0], x0.shape[1], x0.device, scfg.model.dit.motion_frames
+    rand = lambda *s: torch.rand(*s, generator=gen, device=dev)  # noqa: E731
+    has_motion = rand(b) >= cfg.p_no_motion  # (B,)
+    motion = x0[:, :m] + cfg.motion_noise * torch.randn(x0[:, :m].shape, generator=gen, device=dev)  # (B, M, C, h, w)
+    weight = torch.ones(b, f, device=dev)
+    weight[:, :m] = (~has_motion).float()[:, None]  # (B, F): frames the model must generate
+    cond = dict(ref=ref, mel=mel, motion=motion, motion_mask=has_motion)
+    noise = torch.randn(x0.shape, generator=gen, device=dev)  # (B, F, C, h, w)
+    given = has_motion[:, None] & (torch.arange(f, device=dev) < m)[None]  # (B, F)
+    noise = torch.where(given[:, :, None, None, None], torch.cat([motion, noise[:, m:]], dim=1), noise)  # as window_noise
+    ts = get_ts(scfg.steps, scfg.shift, device=dev)
+    if scfg.tokens:
+        if scales is None:
+            lo = torch.tensor([cfg.s_ref_min, cfg.s_audio_min], device=dev)
+            hi = torch.tensor([cfg.s_ref_max, cfg.s_audio_max], device=dev)
+            scales = lo + (hi - lo) * rand(b, 2)  # (B, 2)
+        target = guided_velocity(teacher, scales[:, 0], scales[:, 1], **cond)
+        # All-False drop flags keep the null embeddings in the graph (zero gradient): DDP wants every parameter used.
+        keep = torch.zeros(b, dtype=torch.bool, device=dev)
+        extra = {"scales": scales, "drop_ref": keep, "drop_audio": keep}
+        gt_extra = {"scales": torch.ones(b, 2, device=dev), "drop_ref": keep, "drop_audio": keep}  # unguided: scales (1, 1)
+    else:
+        # The naive student learns each guidance branch of the teacher separately (drawn per window).
+        u = rand(b)
+        extra = {"drop_ref": u < 1 / 3, "drop_audio": u < 2 / 3}
+        target = lambda x, t: teacher(x, t, **extra, **cond)  # noqa: E731
+        gt_extra = {"drop_ref": torch.zeros(b, dtype=torch.bool, device=dev), "drop_audio": torch.zeros(b, dtype=torch.bool, device=dev)}
+    x_k, x_next = teacher_states(target, noise, ts, k, cfg.substeps)
+    t_k = torch.full((b,), float(ts[k]), device=dev)
+    if not cfg.mixed or not high.any():
+        v = student(x_k, t_k, **extra, **cond)  # (B, F, C, h, w)
+        return teacher_loss(v, x_k, x_next, float(ts[k]), float(ts[k + 1]), weight), None
+    # Ground truth supervises the last step of the unguided conditional velocity on high windows.
+    t_last = float(ts[-2])
+    eps = torch.randn(x0.shape, generator=gen, device=dev)
+    xt = ((1.0 - t_last) * x0 + t_last * eps)[high]  # (Bh, F, C, h, w)
+    sel = {key: v[high] for key, v in {**cond, **gt_extra}.items() if isinstance(v, torch.Tensor)}
+    both = {key: _cat(v, sel[key]) for key, v in {**cond, **extra}.items()}
+    v = student(torch.cat([x_k, xt]), torch.cat([t_k, torch.full((len(xt),), t_last, device=dev)]), **both)  # (B + Bh, ...)
+    l_teacher = teacher_loss(v[:b], x_k, x_next, float(ts[k]), float(ts[k + 1]), weight)
+    return l_teacher, gt_loss(v[b:], xt, x0[high], t_last, weight[high])
+
+
+def main(cfg: DistillConfig) -> Path:
+    d, out = start_run(cfg.device, cfg.seed, cfg.out)
+    budget = Budget(cfg.max_minutes)
+
+    teacher, codec, mc = load_teacher(cfg.teacher)
+    teacher = teacher.to(d.device).requires_grad_(False)
+    codec = codec.to(d.device)
+    scfg = student_config(cfg, mc)
+    high_train, high_held = windows(cfg.data, "high", codec, mc, out, d, cfg.seed + d.rank)
+    n_mod = round(cfg.batch * cfg.moderate_share) if cfg.mixed else 0
+    loaders = [endless(high_train, cfg.batch - n_mod, cfg, d, 1)]
+    if n_mod:
+        mod_train, _ = windows(cfg.moderate or cfg.data, "moderate", codec, mc, out, d, cfg.seed + d.rank)
+        loaders.append(endless(mod_train, n_mod, cfg, d, 2))
+    held_idx = list(range(len(high_held)))[:: max(1, len(high_held) // cfg.eval_windows)][: cfg.eval_windows]
+    eval_batch = to_device(default_collate([high_held[i] for i in held_idx]), d.device)
+
+    student = StudentDiT(scfg).to(d.device)
+    student.dit.load_state_dict(teacher.state_dict())
+    ema = make_ema(student)
+    opt = torch.optim.AdamW(student.parameters(), lr=cfg.lr, betas=(0.9, 0.99), weight_decay=0.0)
+    step, saved = 0, {}
+    if has_run_state(out):
+        step, saved = load_run_state(out, "student", student, ema, opt)
+        log.info("resumed %s at step %d", out, step)
+    ddp = DDP(student) if d.world > 1 else student
+    ema_t, ema_g = saved.get("loss_emas", (0.0, 0.0))  # the adaptive weight's running sizes continue
+    meta = {"command": command_line(), "distill_config": asdict(cfg), "teacher": cfg.teacher}
+    if d.master:
+        for ext in (".json", ".safetensors"):
+            src = Path(cfg.teacher) / f"autoencoder{ext}"
+            if src.is_file() and src.resolve() != (out / f"autoencoder{ext}").resolve():
+                shutil.copyfile(src, out / f"autoencoder{ext}")
+
+    gen = torch.Generator().manual_seed(cfg.seed * 7919 + d.rank)
+    bar = tqdm(total=cfg.iters, initial=step, desc=f"student K={cfg.steps}", disable=not d.master)
+    logf = open(out / "log.jsonl", "a") if d.master else None
+    while step < cfg.iters:
+        parts = [next(it) for it in loaders]
+        batch = to_device({k: torch.cat([p[k] for p in parts]) if torch.is_tensor(parts[0][k]) else parts[0][k] for k in ("x", "ref", "mel")}, d.device)
+        high = torch.zeros(batch["x"].shape[0], dtype=torch.bool, device=d.device)
+        high[: cfg.batch - n_mod] = True
+        k = int(torch.randint(scfg.steps, (1,), generator=gen))  # one grid interval per step, shared by the batch
+        lr = cfg.lr * min(1.0, (step + 1) / cfg.warmup)
+        for g in opt.param_groups:
+            g["lr"] = lr
+        with autocast(d.device, cfg.bf16):
+            l_teacher, l_gt = distill_losses(ddp, teacher, batch, high, cfg, scfg, k)
+        ema_t = l_teacher.item() if step == 0 or not ema_t else 0.99 * ema_t + 0.01 * l_teacher.item()
+        loss = l_teacher
+        lam = 0.0
+        if l_gt is not None:
+            ema_g = l_gt.item() if not ema_g else 0.99 * ema_g + 0.01 * l_gt.item()
+            lam = adaptive_weight(ema_t, ema_g, cfg.alpha)
+            loss = l_teacher + lam * l_gt
+        gnorm = optimizer_step(loss, student, opt, ema, cfg.ema, step)
+        step += 1
+        bar.update(1)
+
+        stop = any_rank(budget.spent(), d)
+        last = stop or step == cfg.iters
+        if step % cfg.log_every == 0 or last:
+            row = {"step": step, "k": k, "teacher_loss": sig(mean_across(l_teacher.item(), d)),
+                   "gt_loss": sig(l_gt.item()) if l_gt is not None else None, "lambda": sig(lam),
+                   "grad_norm": round(gnorm, 4), "lr": lr}
+            if step % cfg.eval_every == 0 or last:
+                row.update(evaluate(ema, teacher, eval_batch, cfg, scfg, d.device))
+            bar.set_postfix({k_: v for k_, v in row.items() if k_ in ("teacher_loss", "eval_teacher_loss")})
+            if logf:
+                logf.write(json.dumps(row) + "\n")
+                logf.flush()
+        if d.master and (step % cfg.save_every == 0 or last):
+            run_cfg = {"distill": asdict(cfg), "student": asdict(scfg), "loss_emas": [ema_t, ema_g]}
+            save_run_state(out, "student", run_cfg, student, ema, opt, step, meta)
+            save_checkpoint(out / "student", STUDENT_KIND, scfg, ema.state_dict(), meta={**meta, "step": step}, dtype=torch.float16)
+        if stop:
+            break
+    bar.close()
+    if logf:
+        logf.close()
+    teardown_distributed()
+    return out / "student"
+
+
+@torch.no_grad()
+def evaluate(ema, teacher, batch: dict, cfg: DistillConfig, scfg: StudentConfig, device: torch.device) -> dict[str, float]:
+    """Held-out teacher loss per grid interval at fixed noise and the default scales (s_ref 1.5, s_audio 2.5)."""
+    eval_cfg = dataclasses.replace(cfg, p_no_motion=0.0, motion_noise=0.0, mixed=False)
+    b = batch["x"].shape[0]
+    scales = torch.tensor([[scfg.s_ref, scfg.s_audio]], device=device).expand(b, 2)
+    high = torch.ones(b, dtype=torch.bool, device=device)
+    losses = []
+    for k in range(scfg.steps):
+        gen = torch.Generator(device=device).manual_seed(4321 + k)
+        with autocast(device, cfg.bf16):
+            losses.append(distill_losses(ema, teacher, batch, high, eval_cfg, scfg, k, gen, scales)[0].item())
+    return {"eval_teacher_loss": sig(sum(losses) / len(losses)), **{f"eval_k{k}": sig(v) for k, v in enumerate(losses)}}
+
+
+def sig(x: float) -> float:
+    """Four significant digits: losses span many decades over a run."""
+    return float(f"{x:.4g}")
+
+
+if __name__ == "__main__":
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    main(parse_config(DistillConfig, description=__doc__.split("\n")[0]))

@@ -1,0 +1,95 @@
+"""Distillation end to end on the fake corpus: token and naive students train, resume, and run in the runtime."""
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from distill import distill, train_teacher
+from distill.data.windows import build_cache
+from fada_stream.generator import StudentModel, load_window_model
+from fada_stream.checkpoint import save_checkpoint
+from fada_stream.model import TEACHER_KIND, StudentDiT, load_student, load_teacher, preset
+from fada_stream.model.config import StudentConfig
+from fada_stream.stream import StreamConfig, render_offline
+
+pytest.importorskip("av")
+TINY = dict(width=32, depth=1, heads=2, frames=6, motion_frames=2)
+
+
+@pytest.fixture(scope="module")
+def teacher_dir(cache_file, ae_ckpt, tmp_path_factory, awake):
+    """A teacher checkpoint from two training steps, its zero-initialised output layers then randomised: a
+    velocity field that depends on every condition, as a trained teacher's does."""
+    out = tmp_path_factory.mktemp("teacher")
+    train_teacher.main(train_teacher.TrainConfig(data=str(cache_file), autoencoder=str(ae_ckpt), out=str(out), steps=2,
+                                                 batch=2, device="cpu", **TINY))
+    model, _, cfg = load_teacher(out)
+    save_checkpoint(out / "teacher", TEACHER_KIND, cfg, awake(model).state_dict())
+    return out
+
+
+@pytest.fixture(scope="module")
+def moderate_cache(corpus, tmp_path_factory):
+    return build_cache(corpus, tmp_path_factory.mktemp("mod") / "moderate.safetensors", tier="moderate", frame_format="jpeg")
+
+
+def run(teacher_dir, cache_file, moderate_cache, out, **kw):
+    args = dict(iters=2, batch=4, substeps=2, device="cpu", eval_every=2, log_every=1, lr=1e-2, warmup=1)
+    cfg = distill.DistillConfig(teacher=str(teacher_dir), data=str(cache_file), moderate=str(moderate_cache), out=str(out),
+                                **{**args, **kw})
+    return distill.main(cfg)
+
+
+def test_student_starts_as_the_teachers_conditional_branch():
+    cfg = StudentConfig(model=preset("tiny", **TINY))
+    student = StudentDiT(cfg)
+    for p in student.dit.parameters():
+        torch.nn.init.normal_(p, std=0.05)
+    x, t = torch.randn(2, 6, 4, 16, 16), torch.rand(2)
+    ref, mel = torch.randn(2, 4, 16, 16), torch.randn(2, 80, cfg.model.audio.mel_span(6))
+    with torch.no_grad():
+        a = student(x, t, ref, mel, scales=torch.tensor([[1.0, 4.0], [2.0, 1.0]]))
+        b = student.dit(x, t, ref, mel)
+    torch.testing.assert_close(a, b)  # zero-initialised CFG-token embedding: no effect before training
+
+
+def test_distillation_trains_saves_resumes_and_the_runtime_serves_it(teacher_dir, cache_file, moderate_cache, tmp_path):
+    out = tmp_path / "student"
+    run(teacher_dir, cache_file, moderate_cache, out)
+    rows = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
+    assert rows[-1]["step"] == 2 and rows[-1]["gt_loss"] is not None and rows[-1]["lambda"] > 0  # mixed supervision on
+    assert "eval_teacher_loss" in rows[-1] and np.isfinite(rows[-1]["teacher_loss"])
+    model, _, cfg = load_student(out)
+    assert cfg.steps == 2 and cfg.tokens and model.cfg_embed is not None
+    assert any(p.abs().sum() > 0 for p in model.cfg_embed.mlp[-1].parameters())  # the tokens learned something
+
+    run(teacher_dir, cache_file, moderate_cache, out, **{"iters": 3})  # resumes at step 2
+    assert json.loads((out / "student.json").read_text())["meta"]["step"] == 3
+    assert all(v > 0 for v in json.loads((out / "state.json").read_text())["config"]["loss_emas"])  # the balance resumes too
+
+    student = load_window_model(out, "cpu")
+    assert isinstance(student, StudentModel) and student.steps == 2 and student.name == "student"
+    frames, pcm = render_offline(student, np.full((128, 128, 3), 128, np.uint8), np.zeros(8000, np.float32), 16000,
+                                 StreamConfig(s_ref=1.5, s_audio=3.0))
+    assert frames.shape == (13, 128, 128, 3) and len(pcm) == 8000
+
+
+def test_naive_student_keeps_three_pass_guidance(teacher_dir, cache_file, moderate_cache, tmp_path):
+    out = tmp_path / "naive"
+    run(teacher_dir, cache_file, moderate_cache, out, tokens=False, mixed=False)
+    rows = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
+    assert rows[-1]["gt_loss"] is None  # teacher targets only
+    student = load_window_model(out, "cpu")
+    from fada_stream.generator import Guidance
+
+    assert student.passes(Guidance(1.5, 2.5)) == 3 and student.passes(Guidance(1.0, 1.0)) == 1
+
+
+def test_torchrun_two_gloo_processes(teacher_dir, cache_file, moderate_cache, tmp_path, torchrun):
+    out = tmp_path / "ddp"
+    rc, err = torchrun("distill.distill", ["--teacher", str(teacher_dir), "--data", str(cache_file), "--moderate", str(moderate_cache),
+                                           "--out", str(out), "--iters", "2", "--batch", "4", "--substeps", "1", "--device", "cpu"], tmp_path)
+    assert rc == 0, err[-3000:]
+    doc = json.loads((out / "student.json").read_text())
+    assert doc["meta"]["step"] == 2 and doc["meta"]["command"].startswith("torchrun")
