@@ -207,11 +207,14 @@ def main(cfg: DistillConfig) -> Path:
             g["lr"] = lr
         with autocast(d.device, cfg.bf16):
             l_teacher, l_gt = distill_losses(ddp, teacher, batch, high, cfg, scfg, k)
-        ema_t = l_teacher.item() if step == 0 or not ema_t else 0.99 * ema_t + 0.01 * l_teacher.item()
+        # The balance uses the mean over ranks, so every DDP rank weighs the two terms alike.
+        lt = mean_across(l_teacher.item(), d)
+        ema_t = lt if step == 0 or not ema_t else 0.99 * ema_t + 0.01 * lt
         loss = l_teacher
         lam = 0.0
         if l_gt is not None:
-            ema_g = l_gt.item() if not ema_g else 0.99 * ema_g + 0.01 * l_gt.item()
+            lg = mean_across(l_gt.item(), d)
+            ema_g = lg if not ema_g else 0.99 * ema_g + 0.01 * lg
             lam = adaptive_weight(ema_t, ema_g, cfg.alpha)
             loss = l_teacher + lam * l_gt
         gnorm = optimizer_step(loss, student, opt, ema, cfg.ema, step)
@@ -221,8 +224,7 @@ def main(cfg: DistillConfig) -> Path:
         stop = any_rank(budget.spent(), d)
         last = stop or step == cfg.iters
         if step % cfg.log_every == 0 or last:
-            row = {"step": step, "k": k, "teacher_loss": sig(mean_across(l_teacher.item(), d)),
-                   "gt_loss": sig(l_gt.item()) if l_gt is not None else None, "lambda": sig(lam),
+            row = {"step": step, "k": k, "teacher_loss": sig(lt), "gt_loss": sig(lg) if l_gt is not None else None, "lambda": sig(lam),
                    "grad_norm": round(gnorm, 4), "lr": lr}
             if step % cfg.eval_every == 0 or last:
                 row.update(evaluate(ema, teacher, eval_batch, cfg, scfg, d.device))

@@ -24,6 +24,7 @@ from typing import Callable
 import torch
 
 from fada_stream.sampling import BRANCHES
+from kernels.cfg_token import multi_cfg_reference
 
 VelocityFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
@@ -40,8 +41,7 @@ def guided_velocity(teacher: torch.nn.Module, s_ref: torch.Tensor, s_audio: torc
         flags = torch.tensor(BRANCHES, dtype=torch.bool, device=x.device).repeat_interleave(b, 0)  # (3B, 2)
         rep = {k: _repeat(v, 3) for k, v in cond.items()}
         v_uncond, v_ref, v_full = teacher(_repeat(x, 3), t.repeat(3), drop_ref=flags[:, 0], drop_audio=flags[:, 1], **rep).chunk(3)
-        sr, sa = s_ref.view(-1, 1, 1, 1, 1), s_audio.view(-1, 1, 1, 1, 1)
-        return v_uncond + sr * (v_ref - v_uncond) + sa * (v_full - v_ref)  # (B, F, C, h, w)
+        return multi_cfg_reference(v_uncond, v_ref, v_full, s_ref.view(-1, 1, 1, 1, 1), s_audio.view(-1, 1, 1, 1, 1))  # (B, F, C, h, w)
 
     return fn
 

@@ -141,8 +141,7 @@ def render_setting(
         stats.nfe += args[0].shape[0]  # x (3B, F, C, h, w): one row per guidance branch
 
     cfg = model.cfg
-    stream = StreamConfig(steps=sampling.steps, s_ref=sampling.s_ref, s_audio=sampling.s_audio, adaptive=False, vad=False,
-                          seed=seed, method=sampling.method)
+    stream = StreamConfig(steps=sampling.steps, s_ref=sampling.s_ref, s_audio=sampling.s_audio, adaptive=False, vad=False, seed=seed)
     handle = model.model.register_forward_hook(count)
     try:
         for clip in clips:
@@ -276,7 +275,7 @@ def main(cfg: TeacherEvalConfig) -> tuple[dict[str, Any], list[Path]]:
     t0 = time.time()
     torch.set_num_threads(cfg.threads)
     torch.set_flush_denormal(True)  # denormal activations slow CPU kernels many times over
-    model = load_window_model(cfg.checkpoint, "cpu")  # a teacher or a student folder
+    model = load_window_model(cfg.checkpoint, "cpu", method=cfg.method)  # a teacher or a student folder
     mcfg = model.cfg
     experts = load_experts(cfg.experts)
     default = TeacherSampling(steps=cfg.steps, method=cfg.method)

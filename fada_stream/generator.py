@@ -139,13 +139,13 @@ def _on(module, dev: torch.device):
 
 
 @functools.lru_cache(maxsize=4)
-def _load(path: str, device: str) -> WindowModel:
+def _load(path: str, device: str, method: str) -> WindowModel:
     dev = torch.device(device)
     if (Path(path) / "student.json").is_file():
         model, codec, cfg = load_student(path)
         return StudentModel(model.to(dev), _on(codec, dev), cfg, dev)
     model, codec, cfg = load_teacher(path)
-    return TeacherModel(model.to(dev), _on(codec, dev), cfg, dev)
+    return TeacherModel(model.to(dev), _on(codec, dev), cfg, dev, method)
 
 
 def bundled_checkpoint(sampler: str = "auto") -> Path:
@@ -158,11 +158,12 @@ def bundled_checkpoint(sampler: str = "auto") -> Path:
     return BUNDLED_STUDENT if sampler == "student" or (sampler == "auto" and has_student) else DEFAULT_CHECKPOINT
 
 
-def load_window_model(checkpoint: str | Path | None = None, device: str | torch.device = "auto", sampler: str = "auto") -> WindowModel:
+def load_window_model(checkpoint: str | Path | None = None, device: str | torch.device = "auto", sampler: str = "auto",
+                      method: str = "euler") -> WindowModel:
     """The sampler of a checkpoint folder (student.* or teacher.*, plus the autoencoder), or of the bundled
-    one for `sampler`; loaded once per process and device."""
+    one for `sampler`; loaded once per process, device and ODE method (a teacher's; students use Euler)."""
     if checkpoint is not None and sampler != "auto" and not (Path(checkpoint) / f"{sampler}.json").is_file():
         raise CheckpointError(f"{checkpoint}: holds no {sampler} (expected {sampler}.json and {sampler}.safetensors)")
     path = Path(checkpoint) if checkpoint is not None else bundled_checkpoint(sampler)
     with _LOAD_LOCK:
-        return _load(str(path.resolve()), str(resolve_device(device)))
+        return _load(str(path.resolve()), str(resolve_device(device)), method)

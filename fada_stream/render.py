@@ -42,12 +42,11 @@ def main(argv: list[str] | None = None) -> int:
     from fada_stream.video import MediaError, read_audio, write_mp4
 
     try:
-        model = load_window_model(args.checkpoint, "auto", args.sampler)
+        model = load_window_model(args.checkpoint, "auto", args.sampler, args.method)
         cfg = model.cfg
         audio = read_audio(args.audio, cfg.audio.sample_rate)  # (N,)
         ref_img = load_reference(args.reference, cfg.ae.image_size)  # (S, S, 3)
-        stream = StreamConfig(steps=args.steps, s_ref=args.s_ref, s_audio=args.s_audio, adaptive=False, vad=False,
-                              seed=args.seed, method=args.method)
+        stream = StreamConfig(steps=args.steps, s_ref=args.s_ref, s_audio=args.s_audio, adaptive=False, vad=False, seed=args.seed)
     except (CheckpointError, MediaError, ReferenceError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

@@ -249,12 +249,13 @@ class AvatarSession:
             await _wait(self._ready)
         if self.paced:
             await self._pace(entry.due)
-        if entry.segment is not None and entry.segment not in self._started_segments:
+        if isinstance(entry.item, SegmentEnd):
+            if entry.segment in self._started_segments:  # an utterance cut before it played was never started
+                self._started_segments.discard(entry.segment)
+                self._emit("playback_finished", entry.item)
+        elif entry.segment is not None and entry.segment not in self._started_segments:
             self._started_segments.add(entry.segment)
             self._emit("playback_started", entry.segment)
-        if isinstance(entry.item, SegmentEnd):
-            self._started_segments.discard(entry.segment)
-            self._emit("playback_finished", entry.item)
         return entry.item
 
     async def _pace(self, due: float) -> None:

@@ -29,7 +29,7 @@ import collections
 import math
 import time
 from dataclasses import dataclass
-from typing import Callable, Literal
+from typing import Callable
 
 import numpy as np
 import torch
@@ -58,7 +58,6 @@ class StreamConfig:
     # after this long without a push, while frames are running out, it is padded with silence instead.
     # Longer than any real-time feed's chunk interval, so a live microphone is never padded (that would add latency).
     pad_after_s: float = 0.3
-    method: Literal["euler", "heun"] = "euler"
 
 
 @dataclass
@@ -158,12 +157,13 @@ class StreamScheduler:
     def _start_new_segment(self) -> int:
         """Frame where a new utterance starts: after any pending speech; over unplayed idle frames."""
         speech_end = max([s.end for s in self.segments if s.end is not None], default=0)
-        if self.inflight is not None and not self.inflight.idle:
-            return max(speech_end, self.inflight.first + self.inflight.n_new)
-        if self.inflight is not None:
+        # A job of an older epoch was cancelled (an interrupt) and will not commit: it holds no place.
+        live = self.inflight if self.inflight is not None and self.inflight.epoch == self.epoch else None
+        if live is not None and not live.idle:
+            return max(speech_end, live.first + live.n_new)
+        if live is not None:
             self.epoch += 1  # abandon the idle window being generated: speech starts where it would have
-        guard = max(2, math.ceil((self.window_s.value or 0.5) * self.fps) + 1)
-        cut = max(self.played + guard, speech_end)
+        cut = max(self.played + self._compute_frames(), speech_end)
         if cut < self.gen_end:
             self._drop_from(cut)
         return max(self.gen_end, speech_end)
@@ -179,9 +179,8 @@ class StreamScheduler:
         """Interrupt: drop queued speech and its audio; keep a few unplayed frames (video only) to cover
         the next window's compute, so the avatar moves on without a jump. Returns the SegmentEnds."""
         self.epoch += 1
-        guard = max(2, math.ceil((self.window_s.value or 0.5) * self.fps) + 1)
-        keep = min(self.gen_end, self.played + guard)
-        ends = [SegmentEnd(min(s.frames_played / self.fps, s.duration), True) for s in self.segments]
+        keep = min(self.gen_end, self.played + self._compute_frames())
+        ends = [(s.id, SegmentEnd(min(s.frames_played / self.fps, s.duration), True)) for s in self.segments]
         self.segments.clear()
         self._drop_from(keep)
         self.queue = collections.deque(e for e in self.queue if isinstance(e.item, VideoFrame))
@@ -189,9 +188,9 @@ class StreamScheduler:
             e.segment = None
         self.tape.clear_from(keep * self.spf)
         due = self.played / self.fps
-        for end in reversed(ends):
-            self.queue.appendleft(Entry(end, self.played, due, None))
-        return ends
+        for sid, end in reversed(ends):
+            self.queue.appendleft(Entry(end, self.played, due, sid))
+        return [end for _, end in ends]
 
     def set_reference(self, ref_latent: torch.Tensor) -> None:
         self.ref = ref_latent
@@ -212,9 +211,13 @@ class StreamScheduler:
             return math.inf
         return seg.start + seg.known_frames(self.lookahead)
 
+    def _compute_frames(self, factor: float = 1.0, margin: int = 1, least: int = 2) -> int:
+        """Frames of playback that `factor` windows' compute takes (0.5 s per window until measured), plus a margin."""
+        return max(least, math.ceil((self.window_s.value or 0.5) * self.fps * factor) + margin)
+
     def idle_lead(self) -> int:
-        """Frames to keep queued while idle: one window's compute plus a margin."""
-        return max(3, math.ceil((self.window_s.value or 0.5) * self.fps * 1.5) + 2)
+        """Frames to keep queued while idle: one and a half windows' compute plus a margin."""
+        return self._compute_frames(1.5, 2, 3)
 
     def plan(self) -> Job | None:
         """The next window to generate, or None (wait for audio, or for the consumer)."""

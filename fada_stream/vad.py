@@ -7,6 +7,7 @@ silence after a hangover, with short ramps so the cut itself adds no broadband c
 """
 from __future__ import annotations
 
+import collections
 from dataclasses import dataclass
 
 import numpy as np
@@ -51,7 +52,7 @@ class SpeechGate:
         self.silent = 0  # consecutive unvoiced frames while speaking
         self.speaking = False
         self.offset = 0  # stream position of pending[0]
-        self.onsets: list[int] = []
+        self.onsets: collections.deque[int] = collections.deque(maxlen=256)  # recent ones: a live microphone never ends
         self._prev_gain = 0.0  # gain of the last sample returned: ramps continue across calls
 
     def _classify(self, frame: np.ndarray) -> bool:

@@ -145,3 +145,18 @@ def test_audio_frames_carry_exactly_their_frame_of_audio(spy):
     s.flush()
     audio = [i for i in drain(s) if isinstance(i, AudioFrame)]
     assert [len(a.pcm) for a in audio] == [1920] * 25  # 40 ms at 48 kHz per frame
+
+
+def test_speech_right_after_an_interrupt_starts_where_the_cut_left_off(spy):
+    s = StreamScheduler(spy, FACE, StreamConfig(steps=1, vad=False, adaptive=False), paced=False, out_rate=16000)
+    s.push(np.full(48000, 0.1, np.float32), 16000)
+    s.flush()
+    for _ in range(3):
+        job = s.plan()
+        s.commit(job, *s.run(job))
+    running = s.plan()  # a speech window in flight when the interrupt comes
+    s.clear()
+    s.push(np.full(8000, 0.1, np.float32), 16000)  # barge-in: the next reply arrives before the worker notices
+    assert s.segments[0].start == s.gen_end < running.first + running.n_new  # not after the cancelled window
+    s.abandon(running)  # what the worker does when the sampler raises Cancelled
+    assert s.plan().first == s.segments[0].start
