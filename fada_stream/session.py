@@ -234,6 +234,7 @@ class AvatarSession:
         sched = self._sched
         if sched is None:
             raise RuntimeError("call `await session.start()` (or use `async with`) first")
+        waited = False
         while True:
             self._ready.clear()
             with self._cond:
@@ -246,9 +247,11 @@ class AvatarSession:
                     self._cond.notify_all()  # the worker may be waiting for queue space
             if entry is not None:
                 break
+            waited = True
             await _wait(self._ready)
         if self.paced:
-            await self._pace(entry.due)
+            # Without idle frames an empty queue between utterances is a pause, not a stall: the clock just moves on.
+            await self._pace(entry.due, count_stall=self.config.idle or not waited)
         if isinstance(entry.item, SegmentEnd):
             if entry.segment in self._started_segments:  # an utterance cut before it played was never started
                 self._started_segments.discard(entry.segment)
@@ -258,7 +261,7 @@ class AvatarSession:
             self._emit("playback_started", entry.segment)
         return entry.item
 
-    async def _pace(self, due: float) -> None:
+    async def _pace(self, due: float, count_stall: bool = True) -> None:
         now = self._loop.time()
         if self._t0 is None:
             self._t0 = now - due
@@ -267,7 +270,7 @@ class AvatarSession:
             await asyncio.sleep(wait)
         elif wait < -LATE_S:
             self._t0 -= wait  # generation fell behind: the clock slips for audio and video alike
-            self._stalls += 1
+            self._stalls += count_stall
 
     def stats(self) -> dict:
         """Generation figures over recent windows: fps, rtf, window_ms_p50/p95, steps, nfe_per_window,

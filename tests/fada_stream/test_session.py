@@ -273,3 +273,14 @@ async def test_sampler_choice_is_checked_against_what_ships_or_the_folder_holds(
         await AvatarSession(checkpoint=tiny_checkpoint, sampler="student").start()
     async with AvatarSession(checkpoint=tiny_checkpoint, sampler="teacher", config=FAST, paced=False) as s:
         assert s.stats()["sampler"] == "teacher"
+
+
+async def test_pauses_between_utterances_without_idle_frames_are_not_stalls(tiny_checkpoint):
+    cfg = StreamConfig(steps=1, adaptive=False, idle=False)
+    async with session(tiny_checkpoint, paced=True, config=cfg) as s:
+        for _ in range(2):
+            await s.push_audio(tone(0.2, 16000), 16000)
+            await s.flush()
+            await until_end(s)
+            await asyncio.sleep(0.3)  # nothing to show: the iterator waits, the clock runs on
+        assert s.stats()["stalls"] == 0
