@@ -157,7 +157,7 @@ async def soak(session: AvatarSession, seconds: float, window_s: float = 60.0) -
 async def run(args: argparse.Namespace) -> dict:
     cfg = StreamConfig(steps=args.steps, s_ref=args.s_ref, s_audio=args.s_audio, adaptive=not args.fixed_steps)
     speech = sample_speech(args.seconds)
-    async with AvatarSession(checkpoint=args.checkpoint, device=args.device, sampler=args.sampler, paced=False, config=cfg,
+    async with AvatarSession(checkpoint=args.checkpoint, device=args.device, sampler=args.sampler, backend=args.backend, paced=False, config=cfg,
                              output_sample_rate=16000) as s:
         await s.push_audio(speech[:16000], 16000)  # warm-up: first-call allocations stay out of the figures
         await s.flush()
@@ -166,17 +166,17 @@ async def run(args: argparse.Namespace) -> dict:
                 break
         tp = await throughput(s, speech)
     utterance = sample_speech(2.0)
-    async with AvatarSession(checkpoint=args.checkpoint, device=args.device, sampler=args.sampler, paced=True, config=cfg) as s:
+    async with AvatarSession(checkpoint=args.checkpoint, device=args.device, sampler=args.sampler, backend=args.backend, paced=True, config=cfg) as s:
         lat = await latency(s, utterance, args.onsets, args.idle)
     drift = {}
     if args.soak > 0:
-        async with AvatarSession(checkpoint=args.checkpoint, device=args.device, sampler=args.sampler, paced=False, config=cfg,
+        async with AvatarSession(checkpoint=args.checkpoint, device=args.device, sampler=args.sampler, backend=args.backend, paced=False, config=cfg,
                                  output_sample_rate=16000) as s:
             drift = await soak(s, args.soak, min(60.0, args.soak / 2))
     st = tp["stats"]
     return {
         "sampler": st["sampler"],
-        "backend": args.backend,
+        "backend": st["backend"],
         "device": args.device,
         "fps": round(tp["fps"], 2),
         "rtf": round(tp["rtf"], 3),
@@ -203,7 +203,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument("--sampler", choices=["auto", "teacher", "student"], default="auto",
                    help="auto: the bundled student if one ships, else the teacher; with --checkpoint, what the folder holds")
-    p.add_argument("--backend", choices=["torch"], default="torch", help="onnxruntime and Triton join with issues 6-7")
+    p.add_argument("--backend", choices=["auto", "torch", "onnx"], default="auto",
+                   help="auto: onnxruntime on the CPU (exported once into a cache), torch on CUDA (Triton kernels)")
     p.add_argument("--checkpoint", default=None, help="checkpoint folder (default: the bundled one)")
     p.add_argument("--device", default="auto")
     d = StreamConfig()

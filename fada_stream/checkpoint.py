@@ -31,7 +31,7 @@ def _stem(path: str | os.PathLike) -> Path:
     return p.with_suffix("") if p.suffix in {".safetensors", ".json"} else p
 
 
-def _sha256(path: Path) -> str:
+def sha256_file(path: Path) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as f:
         for block in iter(lambda: f.read(1 << 20), b""):
@@ -72,7 +72,7 @@ def save_checkpoint(
         os.chmod(tmp_w, 0o644)  # safetensors creates 0600 files; package data must be readable by every user
         # The JSON names the exact weights it belongs with: a crash between the two renames, or a
         # weights file swapped or truncated later, is caught on load instead of pairing mismatched halves.
-        doc["weights_sha256"] = _sha256(tmp_w)
+        doc["weights_sha256"] = sha256_file(tmp_w)
         tmp_h.write_text(json.dumps(doc, indent=2, sort_keys=True) + "\n")
         os.replace(tmp_w, weights)
         os.replace(tmp_h, header)
@@ -100,7 +100,7 @@ def load_checkpoint(path: str | os.PathLike, kind: str) -> tuple[dict[str, Any],
     if doc.get("kind") != kind:
         raise CheckpointError(f"{header}: holds a {doc.get('kind')!r} model, expected {kind!r}")
     expected = doc.get("weights_sha256")
-    if expected is not None and _sha256(weights) != expected:
+    if expected is not None and sha256_file(weights) != expected:
         raise CheckpointError(f"{weights}: does not match {header.name} (truncated, or from another save)")
     try:
         tensors = load_file(str(weights))

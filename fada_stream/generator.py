@@ -8,6 +8,8 @@ inference and torch's inference mode is thread-safe.
 from __future__ import annotations
 
 import functools
+import logging
+import os
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +25,7 @@ from fada_stream.sampling import SAMPLERS, cfg_passes, get_ts, multi_cfg
 
 DEFAULT_CHECKPOINT = Path(__file__).parent / "assets" / "teacher"
 BUNDLED_STUDENT = Path(__file__).parent / "assets" / "student"
+log = logging.getLogger(__name__)
 GUIDANCE_RANGE = (0.0, 8.0)  # accepted guidance scales; the teacher was trained for roughly 1-6
 
 
@@ -71,9 +74,13 @@ class TeacherModel:
     steps = None
     shift = 1.0
 
-    def __init__(self, model: torch.nn.Module, codec: LatentCodec, cfg: ModelConfig, device: torch.device, method: str = "euler"):
+    def __init__(self, model: Callable[..., torch.Tensor], codec: LatentCodec, cfg: ModelConfig, device: torch.device, method: str = "euler",
+                 audio_encoder: Callable[[torch.Tensor], torch.Tensor] | None = None, backend: str = "torch"):
         self.model, self.codec, self.cfg, self.device = model, codec, cfg, device
         self.sampler = SAMPLERS[method]
+        # The audio tokens depend on the window's mel only: encoded once per window, not at every step.
+        self.audio_encoder = audio_encoder or _dit(model).audio_encoder
+        self.backend = backend
 
     def passes(self, guidance: Guidance) -> int:
         return cfg_passes(guidance.s_ref, guidance.s_audio) * (2 if self.sampler is SAMPLERS["heun"] else 1)
@@ -96,7 +103,8 @@ class TeacherModel:
         mot = None if motion is None else motion.to(dev)[None]  # (1, M, C, h, w)
         if mot is not None:
             x[:, : mot.shape[1]] = mot
-        fn = self._model_fn(guidance, ref=ref.to(dev)[None], mel=mel.to(dev)[None], motion=mot)
+        audio = self.audio_encoder(mel.to(dev)[None])  # (1, F, A, Da)
+        fn = self._model_fn(guidance, ref=ref.to(dev)[None], audio=audio, motion=mot)
 
         def check(_: dict) -> None:
             if cancel():
@@ -116,8 +124,9 @@ class StudentModel(TeacherModel):
 
     name = "student"
 
-    def __init__(self, model: StudentDiT, codec: LatentCodec, cfg: StudentConfig, device: torch.device):
-        super().__init__(model, codec, cfg.model, device)
+    def __init__(self, model: StudentDiT | Callable[..., torch.Tensor], codec: LatentCodec, cfg: StudentConfig, device: torch.device,
+                 audio_encoder: Callable[[torch.Tensor], torch.Tensor] | None = None, backend: str = "torch"):
+        super().__init__(model, codec, cfg.model, device, audio_encoder=audio_encoder, backend=backend)
         self.student_cfg = cfg
         self.steps, self.shift = cfg.steps, cfg.shift
 
@@ -132,19 +141,60 @@ class StudentModel(TeacherModel):
 
 
 _LOAD_LOCK = threading.Lock()
+_ONNX_FAILED: set[tuple[str, str, str]] = set()
+BACKENDS = ("auto", "torch", "onnx")
+
+
+def _dit(model) -> torch.nn.Module:
+    return model.dit if isinstance(model, StudentDiT) else model
 
 
 def _on(module, dev: torch.device):
     return module.to(dev) if isinstance(module, torch.nn.Module) else module
 
 
+def resolve_backend(backend: str, device: torch.device) -> str:
+    """"auto": $FADA_STREAM_BACKEND if set, else onnxruntime on the CPU (measured faster there: docs/onnx.md)
+    and torch on CUDA (the Triton kernels)."""
+    if backend not in BACKENDS:
+        raise ValueError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
+    if backend == "auto":
+        backend = os.environ.get("FADA_STREAM_BACKEND", "auto")
+        if backend not in BACKENDS:
+            raise ValueError(f"FADA_STREAM_BACKEND={backend!r}; choose one of {', '.join(BACKENDS)}")
+    if backend == "auto":
+        return "onnx" if device.type == "cpu" else "torch"
+    return backend
+
+
 @functools.lru_cache(maxsize=4)
-def _load(path: str, device: str, method: str) -> WindowModel:
-    dev = torch.device(device)
-    if (Path(path) / "student.json").is_file():
+def _load(path: str, device: str, method: str, backend: str) -> WindowModel:
+    return build_window_model(path, torch.device(device), method, backend)
+
+
+def build_window_model(path: str | Path, dev: torch.device, method: str = "euler", backend: str = "torch",
+                       export_dir: str | Path | None = None) -> WindowModel:
+    """A new window model (not the process-wide cached one); with backend "onnx", from `export_dir` if given,
+    else from the export matching the checkpoint (made on first use)."""
+    is_student = (Path(path) / "student.json").is_file()
+    if is_student:
         model, codec, cfg = load_student(path)
+    else:
+        model, codec, cfg = load_teacher(path)
+    if backend != "torch":
+        if method != "euler":
+            raise ValueError(f"the onnx backend samples with Euler steps; method {method!r} needs backend='torch'")
+        from fada_stream.ort.runtime import load_onnx, open_export
+
+        opened = open_export(export_dir, dev, codec) if export_dir is not None else load_onnx(path, dev, codec)
+        denoiser, audio_encoder, ort_codec, _ = opened
+        # The sampling loop runs on the host; onnxruntime's provider decides where the networks run.
+        host = torch.device("cpu")
+        if is_student:
+            return StudentModel(denoiser, ort_codec, cfg, host, audio_encoder=audio_encoder, backend="onnx")
+        return TeacherModel(denoiser, ort_codec, cfg, host, audio_encoder=audio_encoder, backend="onnx")
+    if is_student:
         return StudentModel(model.to(dev), _on(codec, dev), cfg, dev)
-    model, codec, cfg = load_teacher(path)
     return TeacherModel(model.to(dev), _on(codec, dev), cfg, dev, method)
 
 
@@ -159,11 +209,22 @@ def bundled_checkpoint(sampler: str = "auto") -> Path:
 
 
 def load_window_model(checkpoint: str | Path | None = None, device: str | torch.device = "auto", sampler: str = "auto",
-                      method: str = "euler") -> WindowModel:
+                      method: str = "euler", backend: str = "auto") -> WindowModel:
     """The sampler of a checkpoint folder (student.* or teacher.*, plus the autoencoder), or of the bundled
-    one for `sampler`; loaded once per process, device and ODE method (a teacher's; students use Euler)."""
+    one for `sampler`; loaded once per process, device, ODE method (a teacher's; students use Euler) and
+    backend ("torch", "onnx": onnxruntime, "auto": see resolve_backend). With "auto", a failed ONNX export
+    or onnxruntime load falls back to torch with a warning; an explicit "onnx" raises."""
     if checkpoint is not None and sampler != "auto" and not (Path(checkpoint) / f"{sampler}.json").is_file():
         raise CheckpointError(f"{checkpoint}: holds no {sampler} (expected {sampler}.json and {sampler}.safetensors)")
     path = Path(checkpoint) if checkpoint is not None else bundled_checkpoint(sampler)
+    dev = resolve_device(device)
+    chosen = resolve_backend(backend, dev)
+    key = (str(path.resolve()), str(dev), method)
     with _LOAD_LOCK:
-        return _load(str(path.resolve()), str(resolve_device(device)), method)
+        if chosen == "onnx" and backend == "auto" and key not in _ONNX_FAILED:
+            try:
+                return _load(*key, "onnx")
+            except Exception as e:  # noqa: BLE001 - export or onnxruntime failures of any type; torch still serves
+                log.warning("onnx backend unavailable for %s (%s): using torch", path, e)
+                _ONNX_FAILED.add(key)  # not retried (an export costs tens of seconds) until the process restarts
+        return _load(*key, "torch" if chosen == "onnx" and backend == "auto" else chosen)

@@ -1,6 +1,6 @@
 """Render an audio file to a talking-head mp4 with the teacher or a distilled student.
 
-    python -m fada_stream.render --audio speech.wav --reference face.png --out out.mp4 [--sampler teacher|student]
+    python -m fada_stream.render --audio speech.wav --reference face.png --out out.mp4 [--sampler teacher|student] [--backend auto|torch|onnx]
 
 Any audio length, through the live session's own window scheduler (fada_stream.stream): windows of
 F latent frames overlap by M motion frames, carried in latent space; each window adds F - M frames.
@@ -25,6 +25,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", required=True, help="output .mp4")
     p.add_argument("--sampler", choices=["auto", "teacher", "student"], default="auto",
                    help="auto: the bundled student if one ships, else the teacher; with --checkpoint, what the folder holds")
+    p.add_argument("--backend", choices=["auto", "torch", "onnx"], default="auto",
+                   help="auto: onnxruntime on the CPU (exported once into a cache), torch on CUDA")
     p.add_argument("--checkpoint", default=None, help="folder with teacher.* or student.*, and autoencoder.* (default: bundled)")
     d = TeacherSampling()
     p.add_argument("--steps", type=int, default=d.steps, help="teacher steps (a student uses its own)")
@@ -42,7 +44,7 @@ def main(argv: list[str] | None = None) -> int:
     from fada_stream.video import MediaError, read_audio, write_mp4
 
     try:
-        model = load_window_model(args.checkpoint, "auto", args.sampler, args.method)
+        model = load_window_model(args.checkpoint, "auto", args.sampler, args.method, args.backend)
         cfg = model.cfg
         audio = read_audio(args.audio, cfg.audio.sample_rate)  # (N,)
         ref_img = load_reference(args.reference, cfg.ae.image_size)  # (S, S, 3)

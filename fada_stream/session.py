@@ -59,6 +59,7 @@ class AvatarSession:
         device: str = "auto",
         *,
         sampler: str = "auto",
+        backend: str = "auto",
         paced: bool = True,
         output_sample_rate: int | None = None,
         config: StreamConfig | None = None,
@@ -66,6 +67,7 @@ class AvatarSession:
         if output_sample_rate is not None:
             to_float_mono(b"", output_sample_rate)  # the same rate check as the input's
         self._reference, self._checkpoint, self._device, self._sampler = reference, checkpoint, device, sampler
+        self._backend = backend
         self.paced = paced
         self.config = config or StreamConfig()
         Guidance(self.config.s_ref, self.config.s_audio)  # validate early
@@ -96,7 +98,7 @@ class AvatarSession:
         return self
 
     def _build(self) -> StreamScheduler:
-        self._model = load_window_model(self._checkpoint, self._device, self._sampler)
+        self._model = load_window_model(self._checkpoint, self._device, self._sampler, backend=self._backend)
         image = load_reference(self._reference, self._model.cfg.ae.image_size)
         return StreamScheduler(self._model, image, self.config, paced=self.paced, out_rate=self._out_rate)
 
@@ -274,7 +276,7 @@ class AvatarSession:
 
     def stats(self) -> dict:
         """Generation figures over recent windows: fps, rtf, window_ms_p50/p95, steps, nfe_per_window,
-        queued_frames, queued_audio_s, frames (played), stalls, sampler, s_ref, s_audio; also after aclose()."""
+        queued_frames, queued_audio_s, frames (played), stalls, sampler, backend, s_ref, s_audio; also after aclose()."""
         if self._sched is None:
             raise RuntimeError("call `await session.start()` (or use `async with`) first")
         with self._cond:
@@ -302,7 +304,7 @@ class AvatarSession:
         Uses its own scheduler (the live stream, if any, is untouched); call it from scripts or a
         thread, not from a running event loop's thread.
         """
-        model = self._model or load_window_model(self._checkpoint, self._device, self._sampler)
+        model = self._model or load_window_model(self._checkpoint, self._device, self._sampler, backend=self._backend)
         image = load_reference(self._reference, model.cfg.ae.image_size)
         fixed = dataclasses.replace(self.config, adaptive=False)  # scripts want the configured steps, every time
         frames, _ = render_offline(model, image, to_float_mono(audio, sample_rate), sample_rate, fixed)

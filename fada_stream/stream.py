@@ -351,6 +351,7 @@ class StreamScheduler:
             "queued_audio_s": round(self.buffered_seconds(), 3),
             "frames": self.played,
             "sampler": self.model.name,
+            "backend": getattr(self.model, "backend", "torch"),
         }
 
 

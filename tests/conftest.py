@@ -1,6 +1,10 @@
 import pytest
 import torch
 
+from fada_stream.checkpoint import save_checkpoint
+from fada_stream.model import TEACHER_KIND, build_teacher, preset
+from fada_stream.model.autoencoder import AUTOENCODER_KIND, Autoencoder
+
 
 @pytest.fixture(scope="session")
 def awake():
@@ -24,3 +28,29 @@ def _denormals_restored():
     put the default back so no test depends on which ran before it."""
     yield
     torch.set_flush_denormal(False)
+
+
+@pytest.fixture(scope="session")
+def _onnx_cache(tmp_path_factory):
+    return tmp_path_factory.mktemp("onnx-cache")
+
+
+@pytest.fixture(autouse=True)
+def _torch_backend_by_default(monkeypatch, _onnx_cache):
+    """"auto" means onnxruntime on the CPU, and its first use of a checkpoint is an ONNX export (seconds for a tiny
+    model, ~30 s for the bundled one): tests run torch unless they ask for onnx (tests/fada_stream/ort), and any
+    export lands in a per-run cache, never in the user's."""
+    monkeypatch.setenv("FADA_STREAM_BACKEND", "torch")
+    monkeypatch.setenv("FADA_STREAM_CACHE", str(_onnx_cache))
+
+
+@pytest.fixture(scope="session")
+def tiny_checkpoint(tmp_path_factory, awake):
+    """A small random teacher (windows of 6 frames, 2 of them motion): fast enough to run many windows in a test."""
+    torch.manual_seed(0)
+    cfg = preset("tiny", width=32, depth=1, heads=2, frames=6, motion_frames=2)
+    model = awake(build_teacher(cfg))
+    path = tmp_path_factory.mktemp("ckpt")
+    save_checkpoint(path / "autoencoder", AUTOENCODER_KIND, cfg.ae, Autoencoder(cfg.ae).state_dict())
+    save_checkpoint(path / "teacher", TEACHER_KIND, cfg, model.state_dict())
+    return path

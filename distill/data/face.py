@@ -521,7 +521,7 @@ def render_frames(identity: Identity, params: dict[str, np.ndarray], size: int =
 def _render_canvas(identity: Identity, params: dict[str, np.ndarray], size: int) -> np.ndarray:
     """(T, size, size, 3) uint8 frames of the whole scene, before the camera crop."""
     if not params or (unknown := set(params) - set(PARAM_KEYS)):
-        raise KeyError(f"expected some of {PARAM_KEYS}, got {sorted(params)}")
+        raise KeyError(f"expected some of {PARAM_KEYS}, got {sorted(params)}" + (f" (unknown: {sorted(unknown)})" if params else ""))
     n = len(next(iter(params.values())))
     p = {k: torch.as_tensor(np.asarray(params.get(k, np.zeros(n)), np.float32).reshape(n)) for k in PARAM_KEYS}
     bg = _backdrop(identity, size)  # (3, S, S)

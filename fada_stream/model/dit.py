@@ -221,12 +221,13 @@ class VideoDiT(nn.Module):
         x: torch.Tensor,
         t: torch.Tensor,
         ref: torch.Tensor,
-        mel: torch.Tensor,
+        mel: torch.Tensor | None = None,
         motion: torch.Tensor | None = None,
         motion_mask: torch.Tensor | None = None,
         drop_ref: torch.Tensor | None = None,
         drop_audio: torch.Tensor | None = None,
         cond: torch.Tensor | None = None,
+        audio: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """Velocity for a window.
 
@@ -235,7 +236,9 @@ class VideoDiT(nn.Module):
         the first M frames, used where motion_mask (B,) is True (None: no motion frames, as in a
         stream's first window); drop_ref / drop_audio (B,) bool select the null condition (CFG);
         cond (B, D) is added to the frames' timestep embedding (not the reference stream's, so a
-        session can cache the reference's per-layer tokens whatever the guidance scales). Returns
+        session can cache the reference's per-layer tokens whatever the guidance scales). `audio`
+        (B, F, A, Da), the audio encoder's tokens of `mel`, may be given instead of mel: a sampler
+        encodes a window's audio once rather than at every step. Returns
         (B, F, C, h, w), exactly 0 on motion frames, so a sampler leaves them equal to the clean latents.
         """
         b, f = x.shape[:2]
@@ -256,7 +259,7 @@ class VideoDiT(nn.Module):
         if drop_ref is not None:
             r = torch.where(drop_ref[:, None, None], self.null_ref.to(r.dtype), r)
         r = r + self.pos_spatial + self.ref_type  # (B, N, D)
-        a = self.audio_encoder(mel)  # (B, F, A, Da)
+        a = self.audio_encoder(mel) if audio is None else audio  # (B, F, A, Da)
         if drop_audio is not None:
             a = torch.where(drop_audio[:, None, None, None], self.null_audio.to(a.dtype), a)
 

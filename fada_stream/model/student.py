@@ -48,16 +48,18 @@ class StudentDiT(nn.Module):
         x: torch.Tensor,
         t: torch.Tensor,
         ref: torch.Tensor,
-        mel: torch.Tensor,
+        mel: torch.Tensor | None = None,
         motion: torch.Tensor | None = None,
         motion_mask: torch.Tensor | None = None,
         scales: torch.Tensor | None = None,
         drop_ref: torch.Tensor | None = None,
         drop_audio: torch.Tensor | None = None,
+        audio: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """Velocity (B, F, C, h, w), as VideoDiT.forward; scales (B, 2) = (s_ref, s_audio) select the guided
         velocity (token students only; None with drop flags gives a naive student's branches)."""
         cond = None
         if self.cfg_embed is not None and scales is not None:
             cond = self.cfg_embed(scales)  # (B, D)
-        return self.dit(x, t, ref, mel, motion=motion, motion_mask=motion_mask, drop_ref=drop_ref, drop_audio=drop_audio, cond=cond)
+        return self.dit(x, t, ref, mel, motion=motion, motion_mask=motion_mask, drop_ref=drop_ref, drop_audio=drop_audio, cond=cond,
+                        audio=audio)

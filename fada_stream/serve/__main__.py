@@ -1,5 +1,6 @@
 """python -m fada_stream.serve --webrtc [--host 127.0.0.1] [--port 8080] [--reference IMG] [--checkpoint DIR]
-                                       [--sampler auto|teacher|student] [--token SECRET] [--allow-origin URL ...]
+                                       [--sampler auto|teacher|student] [--backend auto|torch|onnx]
+                                       [--token SECRET] [--allow-origin URL ...]
                                        [--max-sessions N]
 python -m fada_stream.serve --mint-token SECONDS [--token SECRET]   prints a token for clients, valid that long"""
 from __future__ import annotations
@@ -24,6 +25,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--checkpoint", default=None, help="model folder (default: the bundled checkpoint)")
     p.add_argument("--sampler", choices=["auto", "teacher", "student"], default=d.sampler,
                    help="auto: the bundled student if one ships, else the teacher; with --checkpoint, what the folder holds")
+    p.add_argument("--backend", choices=["auto", "torch", "onnx"], default=d.backend,
+                   help="auto: onnxruntime on the CPU (exported once into a cache), torch on CUDA")
     p.add_argument("--device", default=d.device, help="auto, cpu, cuda, cuda:1 ...")
     p.add_argument("--token", default=None, help="secret required from clients on /offer, /ws and /metrics, itself or as "
                    "tokens minted from it with --mint-token (default: $FADA_STREAM_TOKEN)")
@@ -49,7 +52,7 @@ def main(argv: list[str] | None = None) -> int:
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     config = ServerConfig(host=args.host, port=args.port, reference=args.reference, checkpoint=args.checkpoint, sampler=args.sampler,
-                          device=args.device, token=secret, allow_origins=tuple(args.allow_origin),
+                          backend=args.backend, device=args.device, token=secret, allow_origins=tuple(args.allow_origin),
                           max_sessions=args.max_sessions)
     try:
         app = create_app(config)
@@ -59,6 +62,15 @@ def main(argv: list[str] | None = None) -> int:
 
     from aiohttp import web
 
+    from fada_stream.checkpoint import CheckpointError
+    from fada_stream.generator import load_window_model
+
+    try:  # load (and, the first time on a machine, export to ONNX) before the first visitor waits for it
+        model = load_window_model(config.checkpoint, config.device, config.sampler, backend=config.backend)
+    except (CheckpointError, ValueError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    logging.getLogger("fada_stream.serve").info("model: %s on %s (%s)", model.name, model.backend, model.device)
     host = f"[{config.host}]" if ":" in config.host else config.host
     print(f"fada-stream: open http://{host}:{config.port}/" + ("?token=<your token>" if config.token else ""), flush=True)
     print("(Ctrl-C to stop)", flush=True)

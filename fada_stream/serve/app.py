@@ -47,6 +47,7 @@ class ServerConfig:
     reference: str | None = None  # face image for every new session; None = the bundled face
     checkpoint: str | None = None  # None = the bundled checkpoint
     sampler: str = "auto"  # auto | teacher | student (generator.load_window_model)
+    backend: str = "auto"  # auto | torch | onnx (generator.resolve_backend)
     device: str = "auto"
     token: str | None = None  # secret for /offer, /ws and /metrics (itself or tokens minted from it); mandatory off loopback
     allow_origins: tuple[str, ...] = ()  # browser origins besides the server's own, e.g. "https://app.example.com"
@@ -241,7 +242,7 @@ async def _close_peers(app: web.Application) -> None:
 def avatar_session_factory(config: ServerConfig) -> Callable[[], Session]:
     def new_session() -> Session:
         return AvatarSession(reference=config.reference, checkpoint=config.checkpoint, device=config.device,
-                             sampler=config.sampler, paced=True, output_sample_rate=AUDIO_RATE)
+                             sampler=config.sampler, backend=config.backend, paced=True, output_sample_rate=AUDIO_RATE)
 
     return new_session
 

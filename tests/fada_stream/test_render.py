@@ -38,3 +38,16 @@ def test_render_without_reference_uses_the_bundled_face(tmp_path):
         w.setnchannels(1), w.setsampwidth(2), w.setframerate(16000), w.writeframes(pcm.tobytes())
     assert render.main(["--audio", str(tmp_path / "a.wav"), "--out", str(tmp_path / "o.mp4"), "--steps", "1"]) == 0
     assert (tmp_path / "o.mp4").stat().st_size > 0
+
+
+def test_render_on_the_onnx_backend(tiny_checkpoint, tmp_path):
+    av = pytest.importorskip("av")
+    pytest.importorskip("onnxscript")
+    pcm = (0.3 * np.sin(np.arange(8000) / 5) * 32767).astype("<i2")  # 0.5 s at 16 kHz
+    with wave.open(str(tmp_path / "a.wav"), "wb") as w:
+        w.setnchannels(1), w.setsampwidth(2), w.setframerate(16000), w.writeframes(pcm.tobytes())
+    out = tmp_path / "o.mp4"
+    assert render.main(["--audio", str(tmp_path / "a.wav"), "--out", str(out), "--checkpoint", str(tiny_checkpoint), "--steps", "1",
+                        "--backend", "onnx"]) == 0
+    with av.open(str(out)) as box:
+        assert sum(1 for _ in box.decode(video=0)) == 13  # ceil(0.5 s * 25 fps)

@@ -67,3 +67,10 @@ def test_cli_refuses_a_public_bind_without_token(monkeypatch, capsys):
     assert main(["--webrtc", "--reference", "/no/such/face.png"]) == 2
     with pytest.raises(SystemExit):
         main([])  # no transport chosen
+
+
+def test_cli_loads_the_model_before_serving_and_reports_a_bad_one(tmp_path, capsys):
+    assert main(["--webrtc", "--checkpoint", str(tmp_path), "--backend", "torch"]) == 2  # a folder without a model
+    assert "teacher.json" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["--webrtc", "--backend", "tensorrt"])

@@ -1,0 +1,109 @@
+"""torch against onnxruntime on one checkpoint, per window, interleaved in one run (machines are noisy).
+
+    python -m fada_stream.ort.bench [--checkpoint DIR] [--windows 20] [--steps 3] [--s-ref 1 --s-audio 1] [--json]
+
+Times what a stream window costs: the audio encoder, one denoiser call (batched over the guidance
+passes), the decoder on the window's new frames, and the whole window (sampling + decode) as the
+scheduler runs it. Blocks of windows alternate between the backends, on the same inputs.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import time
+
+import torch
+
+
+def _ms(fn, *args) -> float:
+    t0 = time.perf_counter()
+    fn(*args)
+    return (time.perf_counter() - t0) * 1000.0
+
+
+def run(args: argparse.Namespace) -> dict:
+    from fada_stream.generator import Guidance, build_window_model, bundled_checkpoint, resolve_device
+    from fada_stream.ort.parity import random_window
+
+    folder = args.checkpoint or bundled_checkpoint(args.sampler)
+    dev = resolve_device(args.device)
+    models = {b: build_window_model(folder, dev, backend=b) for b in ("torch", "onnx")}
+    ref_model = models["torch"]
+    cfg = ref_model.cfg
+    guidance = Guidance(args.s_ref, args.s_audio)
+    steps = ref_model.steps or args.steps
+    passes = ref_model.passes(guidance)
+    w = random_window(cfg, args.seed)
+    m = cfg.dit.motion_frames
+    never = lambda: False  # noqa: E731
+    b = passes  # the denoiser's batch: one row per guidance pass
+    x = w["noise"][None].repeat(b, 1, 1, 1, 1)  # (P, F, C, h, w)
+    t = torch.full((b,), 0.5)
+    cond = {"ref": w["ref"][None].expand(b, -1, -1, -1), "motion": w["motion"][None].expand(b, -1, -1, -1, -1)}
+    if getattr(ref_model, "student_cfg", None) is not None and ref_model.student_cfg.tokens:
+        cond["scales"] = torch.tensor([[guidance.s_ref, guidance.s_audio]]).expand(b, 2)
+    times: dict[str, dict[str, list[float]]] = {k: {"audio_encoder": [], "denoiser": [], "decoder": [], "window": []} for k in models}
+    with torch.inference_mode():
+        # Blocks of windows per backend, alternating, with a pause between: each backend's worker threads spin
+        # for a while after a call, and a call of the other backend right then would pay for it.
+        for block in range(2 * (args.windows // args.block) + 2):
+            name = list(models)[block % 2]
+            model = models[name]
+            mel = w["mel"][None]
+            time.sleep(0.3)
+            for _ in range(args.block):
+                audio = model.audio_encoder(mel)
+                row = {
+                    "audio_encoder": _ms(model.audio_encoder, mel),
+                    "denoiser": _ms(lambda: model.model(x, t, audio=audio.expand(b, -1, -1, -1), **cond)),
+                    "decoder": _ms(lambda: model.decode(w["noise"][m:])),
+                    "window": _ms(lambda: model.decode(model.sample(w["ref"], w["mel"], w["motion"], w["noise"], steps, guidance, never)[m:])),
+                }
+                if block >= 2:  # each backend's first block warms caches and allocators up
+                    for k, v in row.items():
+                        times[name][k].append(v)
+    med = {name: {k: round(statistics.median(v), 2) for k, v in parts.items()} for name, parts in times.items()}
+    return {
+        "checkpoint": str(folder), "model": ref_model.name, "device": str(dev), "threads": torch.get_num_threads(),
+        "steps": steps, "passes": passes,
+        "s_ref": guidance.s_ref, "s_audio": guidance.s_audio, "windows": len(times["torch"]["window"]), "new_frames": cfg.dit.frames - m,
+        "torch_ms": med["torch"], "onnx_ms": med["onnx"],
+        "speedup": {k: round(med["torch"][k] / med["onnx"][k], 2) for k in med["torch"]},
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m fada_stream.ort.bench", description=__doc__.split("\n")[0])
+    p.add_argument("--checkpoint", default=None, help="teacher or student folder (default: the bundled one)")
+    p.add_argument("--sampler", choices=["auto", "teacher", "student"], default="auto")
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--windows", type=int, default=20, help="timed windows per backend")
+    p.add_argument("--block", type=int, default=5, help="windows per block; blocks alternate between the backends")
+    p.add_argument("--steps", type=int, default=3, help="a teacher's steps per window (a student uses its own)")
+    p.add_argument("--s-ref", type=float, default=1.0)
+    p.add_argument("--s-audio", type=float, default=1.0)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--json", action="store_true")
+    args = p.parse_args(argv)
+    from fada_stream.checkpoint import CheckpointError
+
+    try:
+        result = run(args)
+    except (CheckpointError, ValueError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    if args.json:
+        print(json.dumps(result))
+        return 0
+    print(f"{result['model']} {result['checkpoint']} on {result['device']} ({result['threads']} threads), {result['steps']} steps x "
+          f"{result['passes']} pass(es), median of {result['windows']} windows")
+    print(f"{'ms':<14}{'torch':>9}{'onnx':>9}{'speedup':>9}")
+    for k in result["torch_ms"]:
+        print(f"{k:<14}{result['torch_ms'][k]:>9.1f}{result['onnx_ms'][k]:>9.1f}{result['speedup'][k]:>8.2f}x")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
