@@ -191,8 +191,8 @@ async def run(args: argparse.Namespace) -> dict:
         "stalls": lat["stats"]["stalls"],
         "audio_seconds": round(len(speech) / 16000, 2),
         "frames": tp["frames"],
-        "s_ref": args.s_ref,
-        "s_audio": args.s_audio,
+        "s_ref": st["s_ref"],
+        "s_audio": st["s_audio"],
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
         **drift,
     }
@@ -210,8 +210,8 @@ def main(argv: list[str] | None = None) -> int:
     d = StreamConfig()
     p.add_argument("--steps", type=int, default=d.steps, help="most sampler steps per window")
     p.add_argument("--fixed-steps", action="store_true", help="turn the adaptive step controller off")
-    p.add_argument("--s-ref", type=float, default=d.s_ref)
-    p.add_argument("--s-audio", type=float, default=d.s_audio)
+    p.add_argument("--s-ref", type=float, default=d.s_ref, help="default: the model's own (teacher 1, a student its tuned scale)")
+    p.add_argument("--s-audio", type=float, default=d.s_audio, help="default: the model's own")
     p.add_argument("--seconds", type=float, default=20.0, help="speech pushed in the throughput run")
     p.add_argument("--onsets", type=int, default=3, help="utterances timed in the latency run")
     p.add_argument("--idle", type=float, default=1.5, help="idle seconds before each timed utterance")

@@ -51,6 +51,8 @@ class WindowModel(Protocol):
     name: str
     steps: int | None  # fixed sampler steps (a distilled student), or None: the scheduler chooses
 
+    default_guidance: Guidance  # the scales a stream uses unless configured
+
     def passes(self, guidance: Guidance) -> int: ...
 
     def encode_reference(self, image: np.ndarray) -> torch.Tensor: ...
@@ -73,6 +75,7 @@ class TeacherModel:
     name = "teacher"
     steps = None
     shift = 1.0
+    default_guidance = Guidance(1.0, 1.0)  # live: one pass per step fits the CPU budget (docs/runtime.md)
 
     def __init__(self, model: Callable[..., torch.Tensor], codec: LatentCodec, cfg: ModelConfig, device: torch.device, method: str = "euler",
                  audio_encoder: Callable[[torch.Tensor], torch.Tensor] | None = None, backend: str = "torch"):
@@ -129,6 +132,8 @@ class StudentModel(TeacherModel):
         super().__init__(model, codec, cfg.model, device, audio_encoder=audio_encoder, backend=backend)
         self.student_cfg = cfg
         self.steps, self.shift = cfg.steps, cfg.shift
+        # One pass whatever the scales (a token student), so the stream uses the scales it was tuned at.
+        self.default_guidance = Guidance(cfg.s_ref, cfg.s_audio)
 
     def passes(self, guidance: Guidance) -> int:
         return 1 if self.student_cfg.tokens else cfg_passes(guidance.s_ref, guidance.s_audio)

@@ -70,7 +70,7 @@ class AvatarSession:
         self._backend = backend
         self.paced = paced
         self.config = config or StreamConfig()
-        Guidance(self.config.s_ref, self.config.s_audio)  # validate early
+        Guidance(*(1.0 if v is None else v for v in (self.config.s_ref, self.config.s_audio)))  # validate early
         self._out_rate = output_sample_rate
         self._model: WindowModel | None = None
         self._sched: StreamScheduler | None = None

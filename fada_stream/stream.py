@@ -45,8 +45,10 @@ from fada_stream.vad import GateConfig
 class StreamConfig:
     steps: int = 4  # most sampler steps per window; the adaptive controller may use fewer
     min_steps: int = 1
-    s_ref: float = 1.0  # 1 and 1 make the teacher a single pass per step (sampling.cfg_passes)
-    s_audio: float = 1.0
+    # Guidance scales; None: the model's own default (WindowModel.default_guidance): 1 and 1 for the teacher (a
+    # single pass per step, sampling.cfg_passes), the tuned scales a distilled student was evaluated at.
+    s_ref: float | None = None
+    s_audio: float | None = None
     adaptive: bool = True
     budget: float = 0.75  # share of a window's playback time its generation may take before steps drop
     vad: bool = True  # gate the model's audio with webrtcvad (noise between words keeps the mouth still)
@@ -105,7 +107,8 @@ class StreamScheduler:
         self.spf = mc.audio.sample_rate // mc.fps  # model samples per frame
         self.lookahead = mc.audio.lookahead_samples
         self.ref = model.encode_reference(reference)  # (C, h, w)
-        self.guidance = Guidance(cfg.s_ref, cfg.s_audio)
+        d = model.default_guidance
+        self.guidance = Guidance(d.s_ref if cfg.s_ref is None else cfg.s_ref, d.s_audio if cfg.s_audio is None else cfg.s_audio)
         self.steps = model.steps or cfg.steps  # a student's K is fixed
         self.out_rate = out_rate
         self.gen = torch.Generator().manual_seed(cfg.seed)

@@ -2,7 +2,7 @@ import pytest
 import torch
 
 from fada_stream.checkpoint import save_checkpoint
-from fada_stream.model import TEACHER_KIND, build_teacher, preset
+from fada_stream.model import STUDENT_KIND, TEACHER_KIND, StudentConfig, StudentDiT, build_teacher, preset
 from fada_stream.model.autoencoder import AUTOENCODER_KIND, Autoencoder
 
 
@@ -53,4 +53,16 @@ def tiny_checkpoint(tmp_path_factory, awake):
     path = tmp_path_factory.mktemp("ckpt")
     save_checkpoint(path / "autoencoder", AUTOENCODER_KIND, cfg.ae, Autoencoder(cfg.ae).state_dict())
     save_checkpoint(path / "teacher", TEACHER_KIND, cfg, model.state_dict())
+    return path
+
+
+@pytest.fixture(scope="session")
+def tiny_student(tmp_path_factory, awake):
+    """A small random token student (K = 2), its CFG-token embedding awake so the scales matter."""
+    torch.manual_seed(1)
+    cfg = StudentConfig(model=preset("tiny", width=32, depth=1, heads=2, frames=6, motion_frames=2), steps=2)
+    model = awake(StudentDiT(cfg))
+    path = tmp_path_factory.mktemp("student")
+    save_checkpoint(path / "autoencoder", AUTOENCODER_KIND, cfg.model.ae, Autoencoder(cfg.model.ae).state_dict())
+    save_checkpoint(path / "student", STUDENT_KIND, cfg, model.state_dict())
     return path

@@ -1,6 +1,6 @@
 """torch against onnxruntime on one checkpoint, per window, interleaved in one run (machines are noisy).
 
-    python -m fada_stream.ort.bench [--checkpoint DIR] [--windows 20] [--steps 3] [--s-ref 1 --s-audio 1] [--json]
+    python -m fada_stream.ort.bench [--checkpoint DIR] [--windows 20] [--steps 3] [--s-ref S --s-audio S] [--json]
 
 Times what a stream window costs: the audio encoder, one denoiser call (batched over the guidance
 passes), the decoder on the window's new frames, and the whole window (sampling + decode) as the
@@ -32,7 +32,8 @@ def run(args: argparse.Namespace) -> dict:
     models = {b: build_window_model(folder, dev, backend=b) for b in ("torch", "onnx")}
     ref_model = models["torch"]
     cfg = ref_model.cfg
-    guidance = Guidance(args.s_ref, args.s_audio)
+    d = ref_model.default_guidance
+    guidance = Guidance(d.s_ref if args.s_ref is None else args.s_ref, d.s_audio if args.s_audio is None else args.s_audio)
     steps = ref_model.steps or args.steps
     passes = ref_model.passes(guidance)
     w = random_window(cfg, args.seed)
@@ -82,8 +83,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--windows", type=int, default=20, help="timed windows per backend")
     p.add_argument("--block", type=int, default=5, help="windows per block; blocks alternate between the backends")
     p.add_argument("--steps", type=int, default=3, help="a teacher's steps per window (a student uses its own)")
-    p.add_argument("--s-ref", type=float, default=1.0)
-    p.add_argument("--s-audio", type=float, default=1.0)
+    p.add_argument("--s-ref", type=float, default=None, help="default: the model's own (teacher 1, a student its tuned scale)")
+    p.add_argument("--s-audio", type=float, default=None, help="default: the model's own")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--json", action="store_true")
     args = p.parse_args(argv)

@@ -284,3 +284,14 @@ async def test_pauses_between_utterances_without_idle_frames_are_not_stalls(tiny
             await until_end(s)
             await asyncio.sleep(0.3)  # nothing to show: the iterator waits, the clock runs on
         assert s.stats()["stalls"] == 0
+
+
+async def test_guidance_defaults_to_the_models_own(tiny_checkpoint, tiny_student):
+    """Unset scales: 1 and 1 for the teacher (one pass per step), the distilled student's tuned scales for it."""
+    async with AvatarSession(checkpoint=tiny_checkpoint, paced=False) as s:
+        assert (s.stats()["s_ref"], s.stats()["s_audio"]) == (1.0, 1.0)
+    async with AvatarSession(checkpoint=tiny_student, paced=False) as s:
+        assert (s.stats()["s_ref"], s.stats()["s_audio"]) == (1.5, 2.5)
+    async with AvatarSession(checkpoint=tiny_student, paced=False, config=StreamConfig(s_audio=4.0)) as s:
+        assert (s.stats()["s_ref"], s.stats()["s_audio"]) == (1.5, 4.0)
+

@@ -20,6 +20,7 @@ class Spy:
     def __init__(self, model, delay: float = 0.0):
         self.model, self.delay, self.calls = model, delay, []
         self.cfg, self.device, self.name, self.steps = model.cfg, model.device, model.name, model.steps
+        self.default_guidance = model.default_guidance
 
     def passes(self, g):
         return self.model.passes(g)

@@ -14,24 +14,11 @@ from fada_stream import AvatarSession, StreamConfig  # noqa: E402
 from fada_stream.checkpoint import CheckpointError, save_checkpoint  # noqa: E402
 from fada_stream.generator import build_window_model, load_window_model, resolve_backend  # noqa: E402
 from fada_stream.model import STUDENT_KIND, StudentConfig, StudentDiT, preset  # noqa: E402
-from fada_stream.model.autoencoder import AUTOENCODER_KIND, Autoencoder  # noqa: E402
 from fada_stream.ort import runtime  # noqa: E402
 from fada_stream.ort.export import MANIFEST, export_checkpoint, export_key, read_manifest  # noqa: E402
 from fada_stream.ort.parity import TOLERANCES, compare, within  # noqa: E402
 
 CPU = torch.device("cpu")
-
-
-@pytest.fixture(scope="module")
-def tiny_student(tmp_path_factory, awake):
-    """A small random token student (K = 2), its CFG-token embedding awake so the scales matter."""
-    torch.manual_seed(1)
-    cfg = StudentConfig(model=preset("tiny", width=32, depth=1, heads=2, frames=6, motion_frames=2), steps=2)
-    model = awake(StudentDiT(cfg))
-    path = tmp_path_factory.mktemp("student")
-    save_checkpoint(path / "autoencoder", AUTOENCODER_KIND, cfg.model.ae, Autoencoder(cfg.model.ae).state_dict())
-    save_checkpoint(path / "student", STUDENT_KIND, cfg, model.state_dict())
-    return path
 
 
 @pytest.fixture(scope="module")

@@ -1,0 +1,97 @@
+"""Side-by-side table and plot of several `teacher_eval` runs (the ablation of docs/distillation.md).
+
+    python -m distill.compare_evals --out docs/ablation_cpu teacher=out/teacher75 naive=out/ablation_cpu/naive ...
+
+Each LABEL=DIR names a teacher_eval output folder; its default setting's summary is one row per split, beside
+the ground truth of the first run. Writes OUT.md (the table) and OUT.png (Sync-C and identity per model and
+split, and each as a share of the first run's, the reference the ship bars are stated against).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+COLUMNS = (("NFE / window", "nfe_per_window", "{:.0f}"), ("Sync-C", "sync_c", "{:.3f}"), ("Sync-D", "sync_d", "{:.3f}"),
+           ("abs offset", "abs_offset", "{:.2f}"), ("mouth corr", "mouth_corr", "{:.3f}"), ("identity", "identity_sim", "{:.3f}"),
+           ("seam jitter", "seam_jitter", "{:.2f}"), ("ms / window", "ms_per_window", "{:.0f}"))
+
+
+def load_run(directory: str | Path) -> dict[str, dict]:
+    """{split: {"model": summary + nfe/ms of the default setting, "ground_truth": summary}} of one teacher_eval folder."""
+    doc = json.loads((Path(directory) / "teacher_eval.json").read_text())
+    out = {}
+    for split in doc["splits"]:
+        setting = next(s for s in split["settings"] if s["name"] == "default")
+        row = {**setting["summary"], "nfe_per_window": setting["nfe_per_window"], "ms_per_window": setting["ms_per_window"]}
+        out[split["split"]] = {"model": row, "ground_truth": split["ground_truth"]["summary"]}
+    return out
+
+
+def table(runs: dict[str, dict[str, dict]]) -> str:
+    first = next(iter(runs.values()))
+    lines = ["| split | model | " + " | ".join(c[0] for c in COLUMNS) + " | Sync-C vs first | identity vs first |",
+             "|---" * (len(COLUMNS) + 4) + "|"]
+    for split in first:
+        rows = [("ground truth", {**first[split]["ground_truth"], "nfe_per_window": None, "ms_per_window": None})]
+        rows += [(label, run[split]["model"]) for label, run in runs.items() if split in run]
+        ref = first[split]["model"]
+        for label, r in rows:
+            cells = ["-" if r.get(key) is None else fmt.format(r[key]) for _, key, fmt in COLUMNS]
+            share = [f"{100 * r[k] / ref[k]:.0f} %" if label != "ground truth" and ref.get(k) else "-" for k in ("sync_c", "identity_sim")]
+            lines.append(f"| {split} | {label} | " + " | ".join(cells + share) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def plot(runs: dict[str, dict[str, dict]], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    splits = list(next(iter(runs.values())))
+    fig, axes = plt.subplots(1, 2, figsize=(11, 3.8))
+    labels = list(runs)
+    width = 0.8 / max(1, len(splits))
+    for ax, (key, name) in zip(axes, (("sync_c", "Sync-C"), ("identity_sim", "identity similarity"))):
+        for i, split in enumerate(splits):
+            values = [runs[label][split]["model"][key] for label in labels]
+            ax.bar([x + i * width for x in range(len(labels))], values, width, label=split)
+            ax.axhline(runs[labels[0]][split]["ground_truth"][key], ls=":", lw=1, color=f"C{i}")
+        ax.set_xticks([x + width * (len(splits) - 1) / 2 for x in range(len(labels))], labels, rotation=20, ha="right")
+        ax.set_title(f"{name} (dotted: ground truth)")
+        ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m distill.compare_evals", description=__doc__.split("\n")[0])
+    p.add_argument("runs", nargs="+", metavar="LABEL=DIR", help="teacher_eval output folders, the reference first")
+    p.add_argument("--out", required=True, help="output stem: writes OUT.md and OUT.png")
+    args = p.parse_args(argv)
+    runs = {}
+    for spec in args.runs:
+        label, sep, directory = spec.rpartition("=")  # labels may hold "=" ("K=2"), paths rarely do
+        if not sep or not label:
+            print(f"error: {spec!r}: expected LABEL=DIR", file=sys.stderr)
+            return 2
+        try:
+            runs[label] = load_run(directory)
+        except (OSError, json.JSONDecodeError, KeyError, StopIteration) as e:
+            print(f"error: {directory}: not a teacher_eval output ({e!r})", file=sys.stderr)
+            return 2
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    text = table(runs)
+    out.with_suffix(".md").write_text(text)
+    plot(runs, out.with_suffix(".png"))
+    print(text, end="")
+    print(f"wrote {out.with_suffix('.md')} and {out.with_suffix('.png')}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
