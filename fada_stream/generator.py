@@ -181,6 +181,8 @@ def build_window_model(path: str | Path, dev: torch.device, method: str = "euler
                        export_dir: str | Path | None = None) -> WindowModel:
     """A new window model (not the process-wide cached one); with backend "onnx", from `export_dir` if given,
     else from the export matching the checkpoint (made on first use)."""
+    if backend not in ("torch", "onnx"):
+        raise ValueError(f"backend must be torch or onnx here, got {backend!r}")
     is_student = (Path(path) / "student.json").is_file()
     if is_student:
         model, codec, cfg = load_student(path)
@@ -224,6 +226,8 @@ def load_window_model(checkpoint: str | Path | None = None, device: str | torch.
     path = Path(checkpoint) if checkpoint is not None else bundled_checkpoint(sampler)
     dev = resolve_device(device)
     chosen = resolve_backend(backend, dev)
+    if chosen == "onnx" and backend == "auto" and method != "euler":
+        chosen = "torch"  # only torch has the other ODE methods
     key = (str(path.resolve()), str(dev), method)
     with _LOAD_LOCK:
         if chosen == "onnx" and backend == "auto" and key not in _ONNX_FAILED:
