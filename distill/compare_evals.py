@@ -39,7 +39,8 @@ def table(runs: dict[str, dict[str, dict]]) -> str:
         ref = first[split]["model"]
         for label, r in rows:
             cells = ["-" if r.get(key) is None else fmt.format(r[key]) for _, key, fmt in COLUMNS]
-            share = [f"{100 * r[k] / ref[k]:.0f} %" if label != "ground truth" and ref.get(k) else "-" for k in ("sync_c", "identity_sim")]
+            share = [f"{100 * r[k] / ref[k]:.0f} %" if label != "ground truth" and ref.get(k) and r.get(k) is not None else "-"
+                     for k in ("sync_c", "identity_sim")]
             lines.append(f"| {split} | {label} | " + " | ".join(cells + share) + " |")
     return "\n".join(lines) + "\n"
 
@@ -56,9 +57,12 @@ def plot(runs: dict[str, dict[str, dict]], path: Path) -> None:
     width = 0.8 / max(1, len(splits))
     for ax, (key, name) in zip(axes, (("sync_c", "Sync-C"), ("identity_sim", "identity similarity"))):
         for i, split in enumerate(splits):
-            values = [runs[label][split]["model"][key] for label in labels]
+            # A run without this split, or without this metric, leaves a gap.
+            values = [float("nan") if runs[label].get(split, {}).get("model", {}).get(key) is None else runs[label][split]["model"][key]
+                      for label in labels]
             ax.bar([x + i * width for x in range(len(labels))], values, width, label=split)
-            ax.axhline(runs[labels[0]][split]["ground_truth"][key], ls=":", lw=1, color=f"C{i}")
+            if (gt := runs[labels[0]][split]["ground_truth"].get(key)) is not None:
+                ax.axhline(gt, ls=":", lw=1, color=f"C{i}")
         ax.set_xticks([x + width * (len(splits) - 1) / 2 for x in range(len(labels))], labels, rotation=20, ha="right")
         ax.set_title(f"{name} (dotted: ground truth)")
         ax.legend()

@@ -132,8 +132,9 @@ class StudentModel(TeacherModel):
         super().__init__(model, codec, cfg.model, device, audio_encoder=audio_encoder, backend=backend)
         self.student_cfg = cfg
         self.steps, self.shift = cfg.steps, cfg.shift
-        # One pass whatever the scales (a token student), so the stream uses the scales it was tuned at.
-        self.default_guidance = Guidance(cfg.s_ref, cfg.s_audio)
+        # A token student pays one pass whatever the scales, so the stream uses the scales it was tuned at; a naive
+        # student pays a pass per guidance branch at its fixed K, so it defaults to one pass, as the teacher.
+        self.default_guidance = Guidance(cfg.s_ref, cfg.s_audio) if cfg.tokens else TeacherModel.default_guidance
 
     def passes(self, guidance: Guidance) -> int:
         return 1 if self.student_cfg.tokens else cfg_passes(guidance.s_ref, guidance.s_audio)
@@ -233,6 +234,13 @@ def load_window_model(checkpoint: str | Path | None = None, device: str | torch.
         if chosen == "onnx" and backend == "auto" and key not in _ONNX_FAILED:
             try:
                 return _load(*key, "onnx")
+            except CheckpointError as e:
+                from fada_stream.ort.export import OnnxExportError
+
+                if not isinstance(e, OnnxExportError):
+                    raise  # the checkpoint itself is bad: torch would refuse it too
+                log.warning("onnx backend unavailable for %s (%s): using torch", path, e)
+                _ONNX_FAILED.add(key)
             except Exception as e:  # noqa: BLE001 - export or onnxruntime failures of any type; torch still serves
                 log.warning("onnx backend unavailable for %s (%s): using torch", path, e)
                 _ONNX_FAILED.add(key)  # not retried (an export costs tens of seconds) until the process restarts

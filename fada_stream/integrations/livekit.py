@@ -38,7 +38,11 @@ class FadaVideoGenerator(VideoGenerator):
         if session is not None and session_kwargs:
             raise ValueError("pass either a session or AvatarSession arguments, not both")
         session_kwargs.setdefault("paced", True)  # idle frames between utterances; the runner's synchroniser paces too
+        # LiveKit's audio source takes one fixed rate: the session must emit at it, whatever rate the TTS pushes.
+        session_kwargs.setdefault("output_sample_rate", 24000)
         self.session = session or AvatarSession(**session_kwargs)
+        if self.session.output_sample_rate is None:
+            raise ValueError("give the AvatarSession an output_sample_rate: LiveKit's audio source needs a fixed rate")
         self._rate: int | None = None
 
     async def start(self) -> "FadaVideoGenerator":
@@ -46,10 +50,15 @@ class FadaVideoGenerator(VideoGenerator):
         return self
 
     def options(self, fps: float | None = None, audio_sample_rate: int | None = None) -> AvatarOptions:
-        """The runner's AvatarOptions matching this avatar's frames (call after start())."""
-        rate = audio_sample_rate or self.session.output_sample_rate or 24000
+        """The runner's AvatarOptions matching this avatar's frames (call after start()); other rates are refused,
+        since LiveKit's sources would reject the frames mid-stream."""
+        rate = self.session.output_sample_rate
+        if audio_sample_rate is not None and audio_sample_rate != rate:
+            raise ValueError(f"the avatar emits audio at {rate} Hz (its session's output_sample_rate), not {audio_sample_rate}")
+        if fps is not None and fps != self.session.fps:
+            raise ValueError(f"the avatar renders {self.session.fps} fps, not {fps}")
         size = self.session.image_size
-        return AvatarOptions(video_width=size, video_height=size, video_fps=fps or self.session.fps, audio_sample_rate=rate,
+        return AvatarOptions(video_width=size, video_height=size, video_fps=self.session.fps, audio_sample_rate=rate,
                              audio_channels=1)
 
     async def push_audio(self, frame: rtc.AudioFrame | AudioSegmentEnd) -> None:

@@ -17,8 +17,10 @@ from typing import Any
 
 import numpy as np
 
+from fada_stream.checkpoint import CheckpointError
 from fada_stream.frames import AudioFrame, SegmentEnd, VideoFrame
-from fada_stream.session import AvatarSession
+from fada_stream.reference import ReferenceError
+from fada_stream.session import AvatarSession, SessionClosed
 
 try:
     from pipecat.frames.frames import (
@@ -45,6 +47,8 @@ class FadaVideoService(FrameProcessor):
         self._idle = asyncio.Event()
         self._idle.set()
         self._speaking = False
+        self._stops: list[TTSStoppedFrame] = []  # one per reply whose audio is still playing
+        self._failed = False
 
     async def setup(self, setup: FrameProcessorSetup) -> None:
         await super().setup(setup)
@@ -56,63 +60,90 @@ class FadaVideoService(FrameProcessor):
 
     async def process_frame(self, frame: Frame, direction: FrameDirection) -> None:
         await super().process_frame(frame, direction)
-        if isinstance(frame, StartFrame):
-            await self._start()
-            await self.push_frame(frame, direction)
-        elif isinstance(frame, TTSAudioRawFrame) and direction == FrameDirection.DOWNSTREAM:
-            if not self._speaking:
-                self._speaking, self._open = True, self._open + 1
-                self._idle.clear()
-            pcm = np.frombuffer(frame.audio, np.int16).reshape(-1, frame.num_channels)  # (n, channels)
-            await self._session.push_audio(pcm[:, 0] if frame.num_channels == 1 else pcm.mean(axis=1).astype(np.int16), frame.sample_rate)
-        elif isinstance(frame, TTSStoppedFrame):
-            if self._speaking:
+        if isinstance(frame, TTSAudioRawFrame) and direction == FrameDirection.DOWNSTREAM:
+            await self._guard(self._push(frame))  # consumed: the avatar re-emits it in time with its frames
+            return
+        forward = True
+        try:
+            if isinstance(frame, StartFrame):
+                await self._start()
+            elif isinstance(frame, TTSStoppedFrame):
+                if self._speaking:
+                    # Held back until the reply has played out (_forward): downstream, "the bot stopped speaking"
+                    # must come after the bot's audio, not when the TTS finished sending it.
+                    self._speaking, forward = False, False
+                    self._stops.append(frame)
+                    await self._guard(self._session.flush())
+            elif isinstance(frame, InterruptionFrame):
                 self._speaking = False
-                await self._session.flush()
-            await self.push_frame(frame, direction)
-        elif isinstance(frame, InterruptionFrame):
-            if self._session is not None:
-                self._session.clear_buffer()
-            self._speaking = False
-            await self.push_frame(frame, direction)
-        elif isinstance(frame, EndFrame):
-            if self._speaking:  # a reply without TTSStoppedFrame still gets played out
-                self._speaking = False
-                await self._session.flush()
-            try:
-                await asyncio.wait_for(self._idle.wait(), DRAIN_TIMEOUT_S)  # let the last reply play out
-            except asyncio.TimeoutError:
-                pass
-            await self._stop()
-            await self.push_frame(frame, direction)
-        elif isinstance(frame, CancelFrame):
-            await self._stop()
-            await self.push_frame(frame, direction)
-        else:
-            await self.push_frame(frame, direction)
+                self._open, self._stops = 0, []  # nothing pending plays out now
+                self._idle.set()
+                if self._session is not None:
+                    await self._guard(_call(self._session.clear_buffer))
+            elif isinstance(frame, EndFrame):
+                if self._speaking:  # a reply without TTSStoppedFrame still gets played out
+                    self._speaking = False
+                    await self._guard(self._session.flush())
+                try:
+                    await asyncio.wait_for(self._idle.wait(), DRAIN_TIMEOUT_S)  # let the last reply play out
+                except asyncio.TimeoutError:
+                    pass
+                await self._stop()
+                while self._stops:  # replies cut by the drain timeout still end downstream
+                    await self.push_frame(self._stops.pop(0))
+            elif isinstance(frame, CancelFrame):
+                await self._stop()
+        finally:
+            # Whatever happened to the avatar, the pipeline's own frames go on: a swallowed Start/End/Interruption
+            # frame would hang or confuse everything downstream.
+            if forward:
+                await self.push_frame(frame, direction)
+
+    async def _push(self, frame: TTSAudioRawFrame) -> None:
+        if not self._speaking:
+            self._speaking, self._open = True, self._open + 1
+            self._idle.clear()
+        pcm = np.frombuffer(frame.audio, np.int16).reshape(-1, frame.num_channels)  # (n, channels)
+        await self._session.push_audio(pcm[:, 0] if frame.num_channels == 1 else pcm.mean(axis=1).astype(np.int16), frame.sample_rate)
+
+    async def _guard(self, call) -> None:
+        """Run a session call; a failed or closed session becomes a fatal ErrorFrame upstream, once."""
+        try:
+            await call
+        except (SessionClosed, RuntimeError, ValueError, CheckpointError, ReferenceError) as e:
+            self._idle.set()
+            if not self._failed:
+                self._failed = True
+                await self.push_error(error_msg=f"fada-stream avatar: {e}", exception=e, force_treat_as_permanent=True)
 
     async def _start(self) -> None:
         if self._session is None:
             self._session = AvatarSession(**self._kwargs)
-        await self._session.start()
-        self._pump = self.create_task(self._forward())
+        await self._guard(self._session.start())
+        if not self._failed:
+            self._pump = self.create_task(self._forward())
 
     async def _forward(self) -> None:
-        """The session's frames, downstream: images with pts, the audio they carry, utterance ends counted."""
-        async for item in self._session:
-            if isinstance(item, VideoFrame):
-                h, w, _ = item.image.shape
-                out = OutputImageRawFrame(image=item.image.tobytes(), size=(w, h), format="RGB")
-                out.pts = int(item.pts * 1e9)  # pipecat's pts are nanoseconds
-                await self.push_frame(out)
-            elif isinstance(item, AudioFrame):
-                out = TTSAudioRawFrame(audio=item.pcm.astype(np.int16).tobytes(), sample_rate=item.sample_rate, num_channels=1)
-                out.pts = int(item.pts * 1e9)
-                await self.push_frame(out)
-            elif isinstance(item, SegmentEnd):
-                self._open = max(0, self._open - 1)
-                if self._open == 0 and not self._speaking:
-                    self._idle.set()
+        """The session's frames, downstream: images with pts, the audio they carry, held-back stop frames."""
+        try:
+            async for item in self._session:
+                if isinstance(item, VideoFrame):
+                    h, w, _ = item.image.shape
+                    out = OutputImageRawFrame(image=item.image.tobytes(), size=(w, h), format="RGB")
+                    out.pts = int(item.pts * 1e9)  # pipecat's pts are nanoseconds
+                    await self.push_frame(out)
+                elif isinstance(item, AudioFrame):
+                    out = TTSAudioRawFrame(audio=item.pcm.astype(np.int16).tobytes(), sample_rate=item.sample_rate, num_channels=1)
+                    out.pts = int(item.pts * 1e9)
+                    await self.push_frame(out)
+                elif isinstance(item, SegmentEnd) and not item.interrupted:
+                    if self._stops:
+                        await self.push_frame(self._stops.pop(0))
+                    self._open = max(0, self._open - 1)
+                    if self._open == 0 and not self._speaking:
+                        self._idle.set()
+        except SessionClosed as e:
+            await self._guard(_raise(e))
 
     async def _stop(self) -> None:
         if self._pump is not None:
@@ -121,3 +152,12 @@ class FadaVideoService(FrameProcessor):
         if self._session is not None:
             await self._session.aclose()
         self._idle.set()
+
+
+async def _call(fn) -> None:
+    fn()
+
+
+async def _raise(e: BaseException) -> None:
+    raise e
+

@@ -88,6 +88,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--json", action="store_true")
     args = p.parse_args(argv)
+    if args.block < 1 or args.windows < args.block:
+        p.error("need --windows >= --block >= 1")
     from fada_stream.checkpoint import CheckpointError
 
     try:

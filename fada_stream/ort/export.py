@@ -5,8 +5,9 @@ student's CFG tokens), the audio encoder and the latent decoder, each with a dyn
 
 The denoiser graph takes the audio encoder's tokens rather than the log-mel, so a sampler encodes a
 window's audio once and runs only the DiT at each step. Every graph is validated by onnx.checker and
-described, with the checkpoint's weight hashes, in `onnx.json` beside the files: the runtime
-(`fada_stream/ort/runtime.py`) uses a folder only when that manifest matches the checkpoint it serves.
+described in `onnx.json` beside the files (each file's sha256, and a key hashing the checkpoint's config and
+weights, the model code and the exporter's versions): the runtime (`fada_stream/ort/runtime.py`) uses a folder
+only when that key matches the checkpoint it serves.
 """
 from __future__ import annotations
 
@@ -17,6 +18,8 @@ import json
 import logging
 import os
 import shutil
+import tempfile
+import threading
 import warnings
 from pathlib import Path
 
@@ -28,12 +31,19 @@ from fada_stream.model import STUDENT_KIND, TEACHER_KIND, load_student, load_tea
 
 log = logging.getLogger(__name__)
 
+
+class OnnxExportError(CheckpointError):
+    """An ONNX export or its files are unusable (the checkpoint itself may be fine: torch can still serve it)."""
+
 MANIFEST = "onnx.json"
 FORMAT = "fada-stream-onnx"
 EXPORT_VERSION = 1  # bump when the graphs' inputs or outputs change
 OPSET = 18
 MAX_BATCH = 256  # the batch dimension's upper bound in the graphs (3 guidance branches x many windows)
-_SOURCES = ("model/dit.py", "model/student.py", "model/audio_encoder.py", "model/autoencoder.py", "ort/export.py")
+# What the traced graphs depend on besides the checkpoint: the model code (and the kernels' torch references it
+# traces), the feature code, this exporter. Hashed into the cache key so a code change never reuses a stale graph.
+_SOURCE_TREES = ("fada_stream/model", "kernels")
+_SOURCE_FILES = ("fada_stream/features.py", "fada_stream/ort/export.py")
 
 
 class DenoiserGraph(nn.Module):
@@ -87,26 +97,37 @@ def export_key(folder: str | Path) -> str:
         if stem.with_suffix(".json").is_file():
             h.update(stem.with_suffix(".json").read_bytes())
             h.update(_weights_hash(stem).encode())
-    pkg = Path(__file__).resolve().parents[1]
-    for rel in _SOURCES:
-        h.update((pkg / rel).read_bytes())
-    h.update(f"{EXPORT_VERSION}/{OPSET}/{torch.__version__}".encode())
+    root = Path(__file__).resolve().parents[2]  # the folder holding fada_stream/ and kernels/ (source or site-packages)
+    sources = [p for tree in _SOURCE_TREES for p in sorted((root / tree).glob("*.py"))] + [root / f for f in _SOURCE_FILES]
+    for path in sources:
+        h.update(path.name.encode())
+        h.update(path.read_bytes())
+    import onnx
+    import onnxscript
+
+    h.update(f"{EXPORT_VERSION}/{OPSET}/{torch.__version__}/{onnx.__version__}/{onnxscript.__version__}".encode())
     return h.hexdigest()
 
 
 def _export(module: nn.Module, args: tuple, names: list[str], out_name: str, path: Path) -> None:
+    module = module.eval()  # the wrappers are new modules, in training mode by default
     batch = torch.export.Dim("batch", min=1, max=MAX_BATCH)
     chatter = io.StringIO()  # the exporter prints its progress; shown only when it fails
     quiet = logging.getLogger("torch.onnx")
     level = quiet.level
     quiet.setLevel(logging.ERROR)
+    # stdout and the warning filters are process-wide: quieted only from the main thread (a CLI), never under a
+    # server whose other threads are printing or warning meanwhile.
+    main = threading.current_thread() is threading.main_thread()
     try:
-        with warnings.catch_warnings(), torch.no_grad(), contextlib.redirect_stdout(chatter):
-            warnings.simplefilter("ignore")  # the exporter's deprecation notices, not ours to fix
+        with warnings.catch_warnings() if main else contextlib.nullcontext(), torch.no_grad(), \
+                contextlib.redirect_stdout(chatter) if main else contextlib.nullcontext():
+            if main:
+                warnings.simplefilter("ignore")  # the exporter's deprecation notices, not ours to fix
             prog = torch.onnx.export(module, args, input_names=names, output_names=[out_name], opset_version=OPSET, dynamo=True,
                                      dynamic_shapes=tuple({0: batch} for _ in args), verbose=False)
     except Exception as e:
-        raise RuntimeError(f"ONNX export of {path.stem} failed: {e}\n{chatter.getvalue()[-2000:]}") from e
+        raise OnnxExportError(f"ONNX export of {path.stem} failed: {e}\n{chatter.getvalue()[-2000:]}") from e
     finally:
         quiet.setLevel(level)
     prog.save(str(path), external_data=False)
@@ -115,16 +136,18 @@ def _export(module: nn.Module, args: tuple, names: list[str], out_name: str, pat
 def _check(path: Path) -> None:
     import onnx
 
-    onnx.checker.check_model(str(path), full_check=True)
+    try:
+        onnx.checker.check_model(str(path), full_check=True)
+    except onnx.checker.ValidationError as e:
+        raise OnnxExportError(f"{path}: onnx.checker refused the exported graph: {e}") from e
 
 
 def export_checkpoint(folder: str | Path, out: str | Path) -> dict:
     """Write denoiser.onnx, audio_encoder.onnx, decoder.onnx and onnx.json for a teacher or student folder
-    into `out` (replaced as a whole, atomically); returns the manifest."""
+    into `out` (a new or empty folder, or an earlier export, which is replaced as a whole); returns the manifest."""
     folder, out = Path(folder), Path(out)
     name = checkpoint_kind(folder)
-    if out.exists() and (not out.is_dir() or (any(out.iterdir()) and not (out / MANIFEST).is_file())):
-        raise CheckpointError(f"{out}: exists and is not an earlier ONNX export; choose an empty or new folder")
+    _check_replaceable(out, folder)
     if name == "student":
         model, codec, scfg = load_student(folder)
         mcfg, tokens, steps = scfg.model, scfg.tokens, scfg.steps
@@ -132,7 +155,7 @@ def export_checkpoint(folder: str | Path, out: str | Path) -> dict:
         model, codec, mcfg = load_teacher(folder)
         tokens, steps = False, None
     if not isinstance(codec, nn.Module) or type(codec).__name__ == "DiffusersAutoencoder":
-        raise CheckpointError(f"{folder}: ONNX export covers our own autoencoder only, not {type(codec).__name__}")
+        raise OnnxExportError(f"{folder}: ONNX export covers our own autoencoder only, not {type(codec).__name__}")
     model, codec = model.float().eval(), codec.float().eval()
     dit = model.dit if name == "student" else model
     dit.cfg.backend = "torch"  # the Triton kernels have no ONNX form; this model copy serves only the export
@@ -151,9 +174,8 @@ def export_checkpoint(folder: str | Path, out: str | Path) -> dict:
         den_args.append(torch.tensor([[1.5, 2.5], [1.0, 4.0]]))
         den_names.append("scales")
 
-    tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))  # unique even across containers
     try:
         graphs = {
             "denoiser": (DenoiserGraph(model, tokens), tuple(den_args), den_names, "v"),
@@ -174,13 +196,54 @@ def export_checkpoint(folder: str | Path, out: str | Path) -> dict:
                        "mel_span": ac.mel_span(f)},
         }
         (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
-        if out.exists():
-            shutil.rmtree(out)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        os.replace(tmp, out)
+        os.chmod(tmp, 0o755)  # mkdtemp makes it private; an export is as readable as the checkpoint
+        _publish(tmp, out, folder)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return manifest
+
+
+def _check_replaceable(out: Path, folder: Path) -> None:
+    """Refuse an `out` that holds anything but an earlier export's own files, or that contains the checkpoint."""
+    if not out.exists():
+        return
+    if not out.is_dir():
+        raise OnnxExportError(f"{out}: exists and is not a folder")
+    if folder.resolve() == out.resolve() or out.resolve() in folder.resolve().parents:
+        raise OnnxExportError(f"{out}: holds the checkpoint {folder}; export into a subfolder such as {folder}/onnx")
+    names = set(os.listdir(out))
+    if not names:
+        return
+    try:
+        ours = {MANIFEST, *(Path(e["file"]).name for e in read_manifest(out, verify=False)["files"].values())}
+    except CheckpointError:
+        ours = set()
+    if not ours or not names <= ours:
+        raise OnnxExportError(f"{out}: exists and is not an earlier ONNX export; choose an empty or new folder")
+
+
+def _publish(tmp: Path, out: Path, folder: Path) -> None:
+    """Move a finished export into place. The old one is moved aside first and deleted after, so a reader never
+    sees a half-deleted folder; when another process published meanwhile, its export stands and ours is dropped."""
+    if out.exists():
+        _check_replaceable(out, folder)
+        aside = Path(tempfile.mkdtemp(prefix=f".{out.name}.old-", dir=out.parent))
+        try:
+            os.replace(out, aside / "export")
+        except FileNotFoundError:
+            pass  # someone else moved it meanwhile
+        try:
+            os.replace(tmp, out)
+        except OSError:
+            if not out.exists():
+                raise
+        shutil.rmtree(aside, ignore_errors=True)
+        return
+    try:
+        os.replace(tmp, out)
+    except OSError:
+        if not (out / MANIFEST).is_file():  # not another process's finished export: a real failure
+            raise
 
 
 def read_manifest(directory: str | Path, verify: bool = True) -> dict:
@@ -189,13 +252,15 @@ def read_manifest(directory: str | Path, verify: bool = True) -> dict:
     try:
         manifest = json.loads((directory / MANIFEST).read_text())
     except (OSError, json.JSONDecodeError) as e:
-        raise CheckpointError(f"{directory}: no readable {MANIFEST}: {e}") from e
+        raise OnnxExportError(f"{directory}: no readable {MANIFEST}: {e}") from e
     if not isinstance(manifest, dict) or manifest.get("format") != FORMAT or manifest.get("version") != EXPORT_VERSION:
-        raise CheckpointError(f"{directory}: not a fada-stream ONNX export of version {EXPORT_VERSION}")
-    for entry in manifest.get("files", {}).values():
+        raise OnnxExportError(f"{directory}: not a fada-stream ONNX export of version {EXPORT_VERSION}")
+    files = manifest.get("files")
+    if not isinstance(files, dict) or set(files) != {"denoiser", "audio_encoder", "decoder"} or \
+            not all(isinstance(e, dict) and isinstance(e.get("file"), str) and isinstance(e.get("sha256"), str) for e in files.values()):
+        raise OnnxExportError(f"{directory}: {MANIFEST} does not list the three graphs with their files and hashes")
+    for entry in files.values():
         path = directory / Path(entry["file"]).name
         if verify and (not path.is_file() or sha256_file(path) != entry["sha256"]):
-            raise CheckpointError(f"{path}: missing or does not match {MANIFEST}")
-    if set(manifest.get("files", {})) != {"denoiser", "audio_encoder", "decoder"}:
-        raise CheckpointError(f"{directory}: {MANIFEST} lists {sorted(manifest.get('files', {}))}, expected three graphs")
+            raise OnnxExportError(f"{path}: missing or does not match {MANIFEST}")
     return manifest

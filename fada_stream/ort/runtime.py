@@ -9,6 +9,7 @@ and config, the model code and torch's version; later starts load it directly.
 """
 from __future__ import annotations
 
+import fcntl
 import logging
 import os
 import threading
@@ -18,11 +19,11 @@ import numpy as np
 import torch
 
 from fada_stream.checkpoint import CheckpointError
-from fada_stream.ort.export import checkpoint_kind, export_checkpoint, export_key, read_manifest
+from fada_stream.ort.export import OnnxExportError, checkpoint_kind, export_checkpoint, export_key, read_manifest
 
 log = logging.getLogger(__name__)
 
-_EXPORT_LOCK = threading.Lock()  # one export per process at a time; other processes race safely (atomic rename)
+_EXPORT_LOCK = threading.Lock()  # one export per process at a time; other processes wait on the cache's file lock
 
 
 def cache_root() -> Path:
@@ -51,10 +52,17 @@ def ensure_exported(checkpoint: str | Path) -> tuple[Path, dict]:
     if (manifest := _matches(beside, key)) is not None:
         return beside, manifest
     cached = cache_root() / "onnx" / f"{checkpoint_kind(checkpoint)}-{key[:16]}"
-    with _EXPORT_LOCK:
-        if (manifest := _matches(cached, key)) is None:
-            log.warning("exporting %s to ONNX once (cached in %s)", checkpoint, cached)
-            manifest = export_checkpoint(checkpoint, cached)
+    if (manifest := _matches(cached, key)) is not None:
+        return cached, manifest
+    cached.parent.mkdir(parents=True, exist_ok=True)
+    with _EXPORT_LOCK, open(cached.parent / ".lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # processes sharing the cache export one at a time; the others then load it
+        try:
+            if (manifest := _matches(cached, key)) is None:
+                log.warning("exporting %s to ONNX once (cached in %s)", checkpoint, cached)
+                manifest = export_checkpoint(checkpoint, cached)
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
     return cached, manifest
 
 
@@ -81,7 +89,7 @@ def open_session(path: Path, device: torch.device):
     try:
         return ort.InferenceSession(str(path), sess_options=opts, providers=providers(device))
     except Exception as e:  # onnxruntime raises its own exception types for unreadable or invalid graphs
-        raise CheckpointError(f"{path}: onnxruntime cannot load it: {e}") from e
+        raise OnnxExportError(f"{path}: onnxruntime cannot load it: {e}") from e
 
 
 def _np(x: torch.Tensor) -> np.ndarray:

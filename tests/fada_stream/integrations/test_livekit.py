@@ -94,3 +94,16 @@ async def test_interrupt_reaches_the_agent_as_interrupted_playback(tiny_checkpoi
     pushed, events = await run_avatar(tiny_checkpoint, script)
     finished = [e for e in events if isinstance(e, tuple)]
     assert len(finished) == 1 and finished[0][2] is True and 0 < finished[0][1] < 3.0
+
+
+async def test_options_refuse_rates_the_frames_would_not_have(tiny_checkpoint):
+    gen = await FadaVideoGenerator(checkpoint=tiny_checkpoint, output_sample_rate=RATE).start()
+    try:
+        opts = gen.options()
+        assert (opts.audio_sample_rate, opts.video_fps, opts.video_width) == (RATE, 25, 128)
+        with pytest.raises(ValueError, match="24000 Hz"):
+            gen.options(audio_sample_rate=48000)  # LiveKit's source would reject every frame mid-stream
+        with pytest.raises(ValueError, match="fps"):
+            gen.options(fps=30)
+    finally:
+        await gen.aclose()

@@ -32,7 +32,9 @@ async def test_tts_reply_becomes_avatar_frames(tiny_checkpoint, tts_chunks):
     assert len(images[0].image) == 128 * 128 * 3
     pts = [f.pts for f in images]
     assert all(b > a for a, b in zip(pts, pts[1:]))  # one clock, strictly increasing
-    assert any(isinstance(f, frames.TTSStoppedFrame) for f in down)
+    stops = [i for i, f in enumerate(down) if isinstance(f, frames.TTSStoppedFrame)]
+    last_audio = max(i for i, f in enumerate(down) if isinstance(f, frames.TTSAudioRawFrame))
+    assert len(stops) == 1 and stops[0] > last_audio  # "stopped speaking" only once the avatar has said it all
     assert service.session is not None and service.session.stats()["frames"] >= 25
 
 
@@ -44,3 +46,11 @@ async def test_interruption_cuts_the_reply(tiny_checkpoint, tts_chunks):
     _, audio = split(down)
     assert sum(len(a.audio) // 2 for a in audio) < 2 * RATE  # far less than the 3 s pushed
     assert any(isinstance(f, frames.InterruptionFrame) for f in down)
+
+
+async def test_a_bad_checkpoint_is_a_fatal_error_upstream_and_the_pipeline_still_ends(tmp_path, tts_chunks):
+    service = FadaVideoService(checkpoint=tmp_path)  # an empty folder: no model
+    down, up = await pipecat_tests.run_test(service, frames_to_send=[*tts(tts_chunks, 0.2), frames.TTSStoppedFrame()])
+    errors = [f for f in up if isinstance(f, frames.ErrorFrame)]
+    assert len(errors) == 1 and "teacher.json" in errors[0].error
+    assert not split(down)[0]  # no frames, and run_test returned: StartFrame and EndFrame went through

@@ -18,5 +18,5 @@ def test_bench_times_both_backends(tiny_checkpoint, capsys):
 
 
 def test_bench_reports_a_bad_checkpoint(tmp_path, capsys):
-    assert bench.main(["--checkpoint", str(tmp_path), "--windows", "1"]) == 2
+    assert bench.main(["--checkpoint", str(tmp_path), "--windows", "1", "--block", "1"]) == 2
     assert "error:" in capsys.readouterr().err

@@ -124,11 +124,22 @@ def test_export_key_follows_the_weights(tiny_student, tmp_path):
     assert export_key(copy) != export_key(tiny_student)
 
 
-def test_export_refuses_to_replace_a_folder_that_is_not_an_export(tiny_checkpoint, tmp_path):
+def test_export_refuses_to_replace_a_folder_that_is_not_an_export(tiny_checkpoint, teacher_export, tmp_path):
     (tmp_path / "mine.txt").write_text("keep me")
     with pytest.raises(CheckpointError, match="not an earlier ONNX export"):
         export_checkpoint(tiny_checkpoint, tmp_path)
     assert (tmp_path / "mine.txt").read_text() == "keep me"
+    import shutil
+
+    mixed = tmp_path / "mixed"  # an earlier export with something of the user's added: not ours to delete
+    shutil.copytree(teacher_export[0], mixed)
+    (mixed / "notes.txt").write_text("mine")
+    with pytest.raises(CheckpointError, match="not an earlier ONNX export"):
+        export_checkpoint(tiny_checkpoint, mixed)
+    assert (mixed / "notes.txt").is_file()
+    with pytest.raises(CheckpointError, match="holds the checkpoint"):  # the checkpoint's own folder, or a parent
+        export_checkpoint(tiny_checkpoint, tiny_checkpoint.parent)
+    assert (tiny_checkpoint / "teacher.json").is_file()
 
 
 def test_foreign_or_damaged_manifests_are_refused(teacher_export, tmp_path):
@@ -138,6 +149,9 @@ def test_foreign_or_damaged_manifests_are_refused(teacher_export, tmp_path):
         read_manifest(tmp_path)
     (tmp_path / MANIFEST).write_text("{")
     with pytest.raises(CheckpointError, match="no readable"):
+        read_manifest(tmp_path)
+    (tmp_path / MANIFEST).write_text(json.dumps({**manifest, "files": {"denoiser": 3}}))
+    with pytest.raises(CheckpointError, match="three graphs"):
         read_manifest(tmp_path)
     (tmp_path / MANIFEST).write_text(json.dumps(manifest))  # a manifest without its files
     with pytest.raises(CheckpointError, match="missing or does not match"):
@@ -182,3 +196,10 @@ def test_auto_falls_back_to_torch_when_onnx_fails_but_explicit_onnx_raises(tiny_
 def test_onnx_backend_samples_with_euler_only(tiny_checkpoint):
     with pytest.raises(ValueError, match="Euler"):
         build_window_model(tiny_checkpoint, CPU, method="heun", backend="onnx")
+
+
+def test_a_bad_checkpoint_is_not_hidden_by_the_onnx_fallback(tmp_path, monkeypatch):
+    monkeypatch.delenv("FADA_STREAM_BACKEND")
+    (tmp_path / "teacher.json").write_text("{")
+    with pytest.raises(CheckpointError, match="teacher"):
+        load_window_model(tmp_path, "cpu")  # auto: the checkpoint is bad for torch too, so it raises, no fallback
