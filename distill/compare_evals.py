@@ -14,7 +14,8 @@ import sys
 from pathlib import Path
 
 COLUMNS = (("NFE / window", "nfe_per_window", "{:.0f}"), ("Sync-C", "sync_c", "{:.3f}"), ("Sync-D", "sync_d", "{:.3f}"),
-           ("abs offset", "abs_offset", "{:.2f}"), ("mouth corr", "mouth_corr", "{:.3f}"), ("identity", "identity_sim", "{:.3f}"),
+           ("abs offset", "abs_offset", "{:.2f}"), ("mouth corr", "mouth_corr", "{:.3f}"),
+           ("closed in silence", "closed_in_silence", "{:.3f}"), ("identity", "identity_sim", "{:.3f}"),
            ("seam jitter", "seam_jitter", "{:.2f}"), ("ms / window", "ms_per_window", "{:.0f}"))
 
 

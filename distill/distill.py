@@ -29,6 +29,7 @@ from torch.nn.parallel import DistributedDataParallel as DDP
 from torch.utils.data import DataLoader, RandomSampler, Subset, default_collate
 from tqdm import tqdm
 
+from distill.data.restyle import restyle_cache_frames
 from distill.data.windows import WindowDataset
 from distill.losses import adaptive_weight, gt_loss, guided_velocity, teacher_loss, teacher_states
 from distill.train_autoencoder import resolve_cache
@@ -38,7 +39,7 @@ from distill.train_common import (
 )
 from distill.train_teacher import _seed_worker, encode_all, split_clips, to_device
 from fada_stream.checkpoint import save_checkpoint
-from fada_stream.model import STUDENT_KIND, StudentConfig, StudentDiT, load_teacher
+from fada_stream.model import STUDENT_KIND, StudentConfig, StudentDiT, load_student, load_teacher
 from fada_stream.sampling import get_ts
 
 log = logging.getLogger(__name__)
@@ -50,12 +51,14 @@ class DistillConfig:
     data: str = "corpus/train"  # high tier: corpus folder (decoded once into <out>) or a cache file
     moderate: str = ""  # moderate tier: corpus folder or cache file; "" = the data folder's moderate clips
     out: str = "runs/student"
+    init: str = ""  # a student folder to start from (a second training stage); "" = the teacher's weights
     steps: int = 2  # K, the student's sampler steps
     iters: int = 20000  # optimisation steps
     tokens: bool = True  # multi-CFG tokens (one pass per step); False: the naive student
     mixed: bool = True  # moderate tier + ground-truth loss; False: teacher targets on high only
     alpha: float = 0.25  # share of the ground-truth term relative to the teacher term (adaptive weight)
     moderate_share: float = 0.5  # of each batch, when mixed
+    restyle: float = 0.0  # share of windows drawn from a recoloured copy of the data (distill/data/restyle.py)
     substeps: int = 4  # teacher Euler steps per student interval: the teacher's trajectory resolution
     s_ref_min: float = 1.0
     s_ref_max: float = 2.0
@@ -83,17 +86,26 @@ def student_config(cfg: DistillConfig, model_cfg) -> StudentConfig:
                          s_audio_range=(cfg.s_audio_min, cfg.s_audio_max))
 
 
-def windows(cache_arg: str, tier: str, codec, mc, out: Path, d, seed: int) -> tuple[Subset, Subset]:
-    """(train, held-out) window subsets of one tier, as latents."""
+def windows(cache_arg: str, tier: str, codec, mc, out: Path, d, seed: int, restyle: float = 0.0) -> tuple[Subset, Subset]:
+    """(train, held-out) window subsets of one tier, as latents; with `restyle` > 0 that share of the
+    training windows comes from a copy in one random look per identity (the held-out ones never do)."""
     cache = resolve_cache(cache_arg, out, tier, d)
     if cache.tier != tier:
         raise ValueError(f"{cache_arg}: expected a {tier!r} cache, got tier {cache.tier!r}")
     latents = encode_all(codec, cache.frames, d.device, desc=f"encoding {tier} frames")
     refs = encode_all(codec, cache.references, d.device)
-    ds = WindowDataset(cache, mc.dit.frames, mc.audio, latents=latents, ref_latents=refs, seed=seed)
+    alt = {}
+    if restyle > 0:
+        # The looks depend on the seed only (not the rank): every DDP rank sees the same restyled corpus.
+        frames, references = restyle_cache_frames(cache.frames, cache.references, cache.frame_start, cache.clip_identity, seed=1234)
+        alt = dict(alt_latents=encode_all(codec, frames, d.device, desc=f"encoding restyled {tier} frames"),
+                   alt_ref_latents=encode_all(codec, references, d.device), p_alt=restyle)
+        del frames, references
     train_clips, held_clips = (set(c) for c in split_clips(cache))
+    ds = WindowDataset(cache, mc.dit.frames, mc.audio, latents=latents, ref_latents=refs, seed=seed, **alt)
+    held_ds = WindowDataset(cache, mc.dit.frames, mc.audio, latents=latents, ref_latents=refs, seed=seed) if alt else ds
     train = Subset(ds, [i for i, (c, _) in enumerate(ds.index) if c in train_clips])
-    held = Subset(ds, [i for i, (c, _) in enumerate(ds.index) if c in held_clips])
+    held = Subset(held_ds, [i for i, (c, _) in enumerate(ds.index) if c in held_clips])
     return train, held
 
 
@@ -167,17 +179,26 @@ def main(cfg: DistillConfig) -> Path:
     teacher = teacher.to(d.device).requires_grad_(False)
     codec = codec.to(d.device)
     scfg = student_config(cfg, mc)
-    high_train, high_held = windows(cfg.data, "high", codec, mc, out, d, cfg.seed + d.rank)
+    if not 0.0 <= cfg.restyle <= 1.0:
+        raise ValueError(f"--restyle is a share in [0, 1], got {cfg.restyle}")
+    high_train, high_held = windows(cfg.data, "high", codec, mc, out, d, cfg.seed + d.rank, cfg.restyle)
     n_mod = round(cfg.batch * cfg.moderate_share) if cfg.mixed else 0
     loaders = [endless(high_train, cfg.batch - n_mod, cfg, d, 1)]
     if n_mod:
-        mod_train, _ = windows(cfg.moderate or cfg.data, "moderate", codec, mc, out, d, cfg.seed + d.rank)
+        mod_train, _ = windows(cfg.moderate or cfg.data, "moderate", codec, mc, out, d, cfg.seed + d.rank, cfg.restyle)
         loaders.append(endless(mod_train, n_mod, cfg, d, 2))
     held_idx = list(range(len(high_held)))[:: max(1, len(high_held) // cfg.eval_windows)][: cfg.eval_windows]
     eval_batch = to_device(default_collate([high_held[i] for i in held_idx]), d.device)
 
     student = StudentDiT(scfg).to(d.device)
-    student.dit.load_state_dict(teacher.state_dict())
+    if cfg.init:
+        start, _, init_cfg = load_student(cfg.init)
+        if (init_cfg.steps, init_cfg.tokens, init_cfg.model) != (scfg.steps, scfg.tokens, scfg.model):
+            raise ValueError(f"--init {cfg.init}: a K={init_cfg.steps} tokens={init_cfg.tokens} student of another model, "
+                             f"not K={scfg.steps} tokens={scfg.tokens} for this teacher")
+        student.load_state_dict(start.state_dict())
+    else:
+        student.dit.load_state_dict(teacher.state_dict())
     ema = make_ema(student)
     opt = torch.optim.AdamW(student.parameters(), lr=cfg.lr, betas=(0.9, 0.99), weight_decay=0.0)
     step, saved = 0, {}

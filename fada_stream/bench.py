@@ -202,7 +202,7 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m fada_stream.bench", description=__doc__.split("\n\n")[0])
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument("--sampler", choices=["auto", "teacher", "student"], default="auto",
-                   help="auto: the bundled student if one ships, else the teacher; with --checkpoint, what the folder holds")
+                   help="auto: the bundled student (the teacher where none ships); with --checkpoint, what the folder holds")
     p.add_argument("--backend", choices=["auto", "torch", "onnx"], default="auto",
                    help="auto: onnxruntime on the CPU (exported once into a cache), torch on CUDA (Triton kernels)")
     p.add_argument("--checkpoint", default=None, help="checkpoint folder (default: the bundled one)")

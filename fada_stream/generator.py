@@ -207,7 +207,7 @@ def build_window_model(path: str | Path, dev: torch.device, method: str = "euler
 
 
 def bundled_checkpoint(sampler: str = "auto") -> Path:
-    """The bundled folder for `sampler`: "student" (the default once one ships), "teacher", or "auto"."""
+    """The bundled folder for `sampler`: "student" (the default: one ships in the package), "teacher", or "auto"."""
     if sampler not in ("auto", "student", "teacher"):
         raise ValueError(f"unknown sampler {sampler!r}; choose auto, student or teacher")
     has_student = (BUNDLED_STUDENT / "student.json").is_file()

@@ -24,7 +24,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--reference", default=None, help="face image, any size (centre-cropped to a square); default: the bundled face")
     p.add_argument("--out", required=True, help="output .mp4")
     p.add_argument("--sampler", choices=["auto", "teacher", "student"], default="auto",
-                   help="auto: the bundled student if one ships, else the teacher; with --checkpoint, what the folder holds")
+                   help="auto: the bundled student (the teacher where none ships); with --checkpoint, what the folder holds")
     p.add_argument("--backend", choices=["auto", "torch", "onnx"], default="auto",
                    help="auto: onnxruntime on the CPU (exported once into a cache), torch on CUDA")
     p.add_argument("--checkpoint", default=None, help="folder with teacher.* or student.*, and autoencoder.* (default: bundled)")

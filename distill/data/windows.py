@@ -231,6 +231,9 @@ class WindowDataset(Dataset):
     face, or with probability `p_other_frame` a random frame of another clip of the same identity,
     so the model also learns to copy from a non-neutral pose and expression (open-set references
     are rarely neutral). A frame of the same clip is never used: it would leak the target's mouth.
+
+    With `alt_latents` and `alt_ref_latents` (the same frames in another look, `distill.data.restyle`),
+    a share `p_alt` of items takes its window and its reference from them, both in the same look.
     """
 
     def __init__(
@@ -243,10 +246,16 @@ class WindowDataset(Dataset):
         latents: torch.Tensor | None = None,
         ref_latents: torch.Tensor | None = None,
         seed: int = 0,
+        alt_latents: torch.Tensor | None = None,
+        alt_ref_latents: torch.Tensor | None = None,
+        p_alt: float = 0.0,
     ):
+        if p_alt and (latents is None or alt_latents is None or alt_ref_latents is None):
+            raise ValueError("p_alt needs latents and alt_latents/alt_ref_latents")
         self.cache, self.f, self.audio_cfg = cache, n_frames, audio_cfg
         self.p_other_frame = p_other_frame
         self.latents, self.ref_latents = latents, ref_latents
+        self.alt_latents, self.alt_ref_latents, self.p_alt = alt_latents, alt_ref_latents, p_alt
         self.rng = np.random.default_rng(seed)
         self.mels = [stream_mel(cache.audio[cache.audio_start[c] : cache.audio_start[c + 1]], audio_cfg) for c in range(cache.n_clips)]  # (n_mels, T*4+1) each
         self.index = [(c, s) for c in range(cache.n_clips) for s in range(0, cache.clip_frames(c) - n_frames + 1, stride)]
@@ -277,8 +286,10 @@ class WindowDataset(Dataset):
         else:
             ref_frame, ref_index = None, int(cache.clip_identity[c])
         if self.latents is not None:
-            item["x"] = self.latents[a : a + self.f].float()  # (F, C, h, w)
-            item["ref"] = (self.latents[ref_frame] if ref_frame is not None else self.ref_latents[ref_index]).float()  # (C, h, w)
+            alt = self.p_alt > 0 and self.rng.random() < self.p_alt
+            lat, ref_lat = (self.alt_latents, self.alt_ref_latents) if alt else (self.latents, self.ref_latents)
+            item["x"] = lat[a : a + self.f].float()  # (F, C, h, w)
+            item["ref"] = (lat[ref_frame] if ref_frame is not None else ref_lat[ref_index]).float()  # (C, h, w)
         else:
             item["x"] = cache.frames[a : a + self.f].permute(0, 3, 1, 2)  # (F, 3, H, W) uint8
             item["ref"] = (cache.frames[ref_frame] if ref_frame is not None else cache.references[ref_index]).permute(2, 0, 1)  # (3, H, W) uint8

@@ -24,7 +24,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--reference", default=None, help="face image for new sessions (default: the bundled face)")
     p.add_argument("--checkpoint", default=None, help="model folder (default: the bundled checkpoint)")
     p.add_argument("--sampler", choices=["auto", "teacher", "student"], default=d.sampler,
-                   help="auto: the bundled student if one ships, else the teacher; with --checkpoint, what the folder holds")
+                   help="auto: the bundled student (the teacher where none ships); with --checkpoint, what the folder holds")
     p.add_argument("--backend", choices=["auto", "torch", "onnx"], default=d.backend,
                    help="auto: onnxruntime on the CPU (exported once into a cache), torch on CUDA")
     p.add_argument("--device", default=d.device, help="auto, cpu, cuda, cuda:1 ...")

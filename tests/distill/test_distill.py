@@ -93,3 +93,22 @@ def test_torchrun_two_gloo_processes(teacher_dir, cache_file, moderate_cache, tm
     assert rc == 0, err[-3000:]
     doc = json.loads((out / "student.json").read_text())
     assert doc["meta"]["step"] == 2 and doc["meta"]["command"].startswith("torchrun")
+
+
+def test_second_stage_starts_from_a_student_and_restyles_windows(teacher_dir, cache_file, moderate_cache, tmp_path):
+    first = run(teacher_dir, cache_file, moderate_cache, tmp_path / "first").parent
+    start, _, _ = load_student(first)
+    out = run(teacher_dir, cache_file, moderate_cache, tmp_path / "second", init=str(first), restyle=1.0, iters=1, lr=0.0).parent
+    second, _, _ = load_student(out)
+    for (name, a), b in zip(start.state_dict().items(), second.state_dict().values()):
+        torch.testing.assert_close(a, b, msg=name)  # lr 0: the second stage's weights are the first stage's
+    meta = json.loads((out / "student.json").read_text())["meta"]
+    assert meta["distill_config"]["init"] == str(first) and meta["distill_config"]["restyle"] == 1.0
+
+
+def test_second_stage_refuses_a_student_of_another_shape(teacher_dir, cache_file, moderate_cache, tmp_path):
+    first = run(teacher_dir, cache_file, moderate_cache, tmp_path / "k1", steps=1, iters=1).parent
+    with pytest.raises(ValueError, match="K=1"):
+        run(teacher_dir, cache_file, moderate_cache, tmp_path / "k2", init=str(first))
+    with pytest.raises(ValueError, match="restyle"):
+        run(teacher_dir, cache_file, moderate_cache, tmp_path / "bad", restyle=1.5)

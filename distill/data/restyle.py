@@ -1,0 +1,77 @@
+"""Restyling: one random colour look per identity, applied alike to its reference and all its frames.
+
+Distillation (`python -m distill.distill --restyle P`) encodes a restyled copy of each tier and draws a
+share P of its windows from it. The point is the student's *learned* guidance: a naive student
+extrapolates with real CFG at inference, which carries over to any reference, while a token student
+only learns the guided output on the references it is shown. The corpus's faces span human skin tones
+on soft backgrounds; a look rotates every hue (skin, hair, clothes, background), rescales saturation
+and contrast, and sometimes posterises to a few levels per channel (flat, cel-like shading), so the
+student sees references well outside that palette, with the teacher's guided output on them as
+targets and, on `high` windows, the restyled ground truth. Nothing here draws on the open-set style
+family of `distill.data.face` (patterns, ink, hats, proportions): that split stays held out.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+
+# RGB <-> YIQ: luma plus a 2-D chroma plane, so a hue change is a rotation of (I, Q).
+_RGB_TO_YIQ = torch.tensor([[0.299, 0.587, 0.114], [0.596, -0.274, -0.322], [0.211, -0.523, 0.312]])
+_YIQ_TO_RGB = torch.linalg.inv(_RGB_TO_YIQ)
+
+
+@dataclass(frozen=True)
+class Look:
+    hue: float  # chroma rotation, radians
+    saturation: float  # chroma gain
+    contrast: float  # luma gain about mid-grey
+    brightness: float  # luma offset, in [0, 1] units
+    levels: int  # posterise to this many levels per channel; 0 = smooth
+
+    def matrix(self) -> torch.Tensor:
+        """(3, 3) colour transform on RGB column vectors (posterising and clipping come after)."""
+        c, s = math.cos(self.hue), math.sin(self.hue)
+        yiq = torch.tensor([[self.contrast, 0.0, 0.0],
+                            [0.0, self.saturation * c, -self.saturation * s],
+                            [0.0, self.saturation * s, self.saturation * c]])
+        return _YIQ_TO_RGB @ yiq @ _RGB_TO_YIQ
+
+
+def sample_look(gen: torch.Generator) -> Look:
+    """Any hue; saturation 0.7-1.8x; contrast 0.8-1.25x; brightness +-0.08; posterised 4-6 levels 30% of the time."""
+    u = torch.rand(6, generator=gen).tolist()
+    levels = 4 + int(u[5] * 3) if u[4] < 0.3 else 0
+    return Look(hue=2 * math.pi * u[0], saturation=0.7 + 1.1 * u[1], contrast=0.8 + 0.45 * u[2],
+                brightness=0.16 * (u[3] - 0.5), levels=levels)
+
+
+def restyle(frames: torch.Tensor, look: Look) -> torch.Tensor:
+    """(N, H, W, 3) uint8 -> the same frames in `look`, uint8."""
+    x = frames.float() / 255.0  # (N, H, W, 3)
+    m = look.matrix()
+    # Contrast acts about mid-grey: shift so grey (0.5, 0.5, 0.5) maps to itself before the offset.
+    grey = torch.full((3,), 0.5)
+    y = (x - grey) @ m.T + grey + look.brightness  # (N, H, W, 3)
+    y = y.clamp(0.0, 1.0)
+    if look.levels:
+        y = torch.round(y * (look.levels - 1)) / (look.levels - 1)
+    return torch.round(y * 255.0).to(torch.uint8)
+
+
+def restyle_cache_frames(frames: torch.Tensor, references: torch.Tensor, frame_start: torch.Tensor,
+                         clip_identity: torch.Tensor, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """One look per identity over a cache: (frames (N, H, W, 3), references (I, H, W, 3)), both uint8.
+
+    A clip's frames and its identity's reference share the look, so the reference still shows the
+    person the window shows.
+    """
+    gen = torch.Generator().manual_seed(seed)
+    looks = [sample_look(gen) for _ in range(len(references))]
+    out_refs = torch.stack([restyle(references[i : i + 1], looks[i])[0] for i in range(len(references))])
+    out = torch.empty_like(frames)
+    for c in range(len(frame_start) - 1):
+        a, b = int(frame_start[c]), int(frame_start[c + 1])
+        out[a:b] = restyle(frames[a:b], looks[int(clip_identity[c])])
+    return out, out_refs
