@@ -17,6 +17,7 @@ resume from, and `<out>/log.jsonl`.
 """
 from __future__ import annotations
 
+import copy
 import dataclasses
 import json
 import logging
@@ -24,6 +25,7 @@ import shutil
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+import numpy as np
 import torch
 from torch.nn.parallel import DistributedDataParallel as DDP
 from torch.utils.data import DataLoader, RandomSampler, Subset, default_collate
@@ -103,7 +105,10 @@ def windows(cache_arg: str, tier: str, codec, mc, out: Path, d, seed: int, resty
         del frames, references
     train_clips, held_clips = (set(c) for c in split_clips(cache))
     ds = WindowDataset(cache, mc.dit.frames, mc.audio, latents=latents, ref_latents=refs, seed=seed, **alt)
-    held_ds = WindowDataset(cache, mc.dit.frames, mc.audio, latents=latents, ref_latents=refs, seed=seed) if alt else ds
+    held_ds = ds
+    if alt:  # the same windows (mels and latents shared), never restyled, drawing from their own generator
+        held_ds = copy.copy(ds)
+        held_ds.p_alt, held_ds.rng = 0.0, np.random.default_rng(seed)
     train = Subset(ds, [i for i, (c, _) in enumerate(ds.index) if c in train_clips])
     held = Subset(held_ds, [i for i, (c, _) in enumerate(ds.index) if c in held_clips])
     return train, held

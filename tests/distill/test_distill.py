@@ -112,3 +112,16 @@ def test_second_stage_refuses_a_student_of_another_shape(teacher_dir, cache_file
         run(teacher_dir, cache_file, moderate_cache, tmp_path / "k2", init=str(first))
     with pytest.raises(ValueError, match="restyle"):
         run(teacher_dir, cache_file, moderate_cache, tmp_path / "bad", restyle=1.5)
+
+
+def test_restyled_training_windows_leave_the_held_out_ones_plain(teacher_dir, cache_file, tmp_path):
+    from distill.train_common import Dist
+
+    _, codec, mc = load_teacher(teacher_dir)
+    d = Dist(0, 1, 0, torch.device("cpu"))
+    plain_train, plain_held = distill.windows(str(cache_file), "high", codec, mc, tmp_path, d, seed=0)
+    train, held = distill.windows(str(cache_file), "high", codec, mc, tmp_path, d, seed=0, restyle=1.0)
+    assert held.indices == plain_held.indices and train.indices == plain_train.indices
+    for i in range(len(held)):
+        torch.testing.assert_close(held[i]["x"], plain_held[i]["x"])  # evaluation stays on the corpus's own looks
+    assert not torch.allclose(train[0]["x"], plain_train[0]["x"])  # every training window restyled at share 1
