@@ -6,10 +6,14 @@
 Each training step draws windows from the `high` tier and (mixed supervision) the `moderate` tier,
 guidance scales per window from the student's ranges, one interval of the student's K-step grid,
 and runs the teacher's guided flow from the window's noise to that interval (`distill/losses.py`).
-The student starts as a copy of the teacher (its CFG-token embedding starts at zero) and learns
+The student starts as a copy of the teacher (its CFG-token embedding or gates start at zero) and learns
 to take the interval in one step and one pass; on `high` windows the ground truth also supervises
 its last step. `--no-tokens` trains the naive student (teacher targets per guidance branch, no
 scales, sampled with 3-pass CFG); `--no-mixed` drops the moderate tier and the ground-truth term.
+`--token-mode attn|both` puts the CFG tokens into attention instead of (or beside) adaLN;
+`--method progressive --init DIR` distils a 2K-step student folder instead of the teacher (one round of
+progressive distillation) and `--method consistency` trains by consistency distillation instead
+(docs/distillation.md compares the three).
 
 Writes `<out>/student.{safetensors,json}` (EMA weights, StudentConfig, the command), the teacher's
 autoencoder beside it (so `<out>` is a checkpoint folder the runtime loads), `<out>/state.*` to
@@ -24,6 +28,7 @@ import logging
 import shutil
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 import torch
@@ -33,7 +38,7 @@ from tqdm import tqdm
 
 from distill.data.restyle import restyle_cache_frames
 from distill.data.windows import WindowDataset
-from distill.losses import adaptive_weight, gt_loss, guided_velocity, teacher_loss, teacher_states
+from distill.losses import adaptive_weight, consistency_target, gt_loss, guided_velocity, teacher_loss, teacher_states
 from distill.train_autoencoder import resolve_cache
 from distill.train_common import (
     Budget, any_rank, autocast, command_line, has_run_state, load_run_state, make_ema, mean_across,
@@ -42,7 +47,7 @@ from distill.train_common import (
 from distill.train_teacher import _seed_worker, encode_all, split_clips, to_device
 from fada_stream.checkpoint import save_checkpoint
 from fada_stream.model import STUDENT_KIND, StudentConfig, StudentDiT, load_student, load_teacher
-from fada_stream.sampling import get_ts
+from fada_stream.sampling import add_noise, get_ts
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +62,13 @@ class DistillConfig:
     steps: int = 2  # K, the student's sampler steps
     iters: int = 20000  # optimisation steps
     tokens: bool = True  # multi-CFG tokens (one pass per step); False: the naive student
+    token_mode: Literal["adaln", "attn", "both"] = "adaln"  # where the tokens enter (StudentConfig.token_mode)
+    cfg_tokens: int = 4  # attention tokens, for token_mode attn / both
+    # The step-distillation base method: "trajectory" (the teacher's path on the student's grid), "progressive"
+    # (the path of the --init student, K x substeps of its steps; one round), "consistency" (consistency distillation
+    # on a grid of cd_grid teacher steps).
+    method: Literal["trajectory", "progressive", "consistency"] = "trajectory"
+    cd_grid: int = 8
     mixed: bool = True  # moderate tier + ground-truth loss; False: teacher targets on high only
     alpha: float = 0.25  # share of the ground-truth term relative to the teacher term (adaptive weight)
     moderate_share: float = 0.5  # of each batch, when mixed
@@ -84,7 +96,7 @@ class DistillConfig:
 
 
 def student_config(cfg: DistillConfig, model_cfg) -> StudentConfig:
-    return StudentConfig(model=model_cfg, steps=cfg.steps, tokens=cfg.tokens, s_ref_range=(cfg.s_ref_min, cfg.s_ref_max),
+    return StudentConfig(model=model_cfg, steps=cfg.steps, tokens=cfg.tokens, token_mode=cfg.token_mode, cfg_tokens=cfg.cfg_tokens, s_ref_range=(cfg.s_ref_min, cfg.s_ref_max),
                          s_audio_range=(cfg.s_audio_min, cfg.s_audio_max))
 
 
@@ -126,11 +138,13 @@ def _cat(a, b):
 
 
 def distill_losses(student, teacher, batch: dict, high: torch.Tensor, cfg: DistillConfig, scfg: StudentConfig, k: int,
-                   gen: torch.Generator | None = None, scales: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
+                   gen: torch.Generator | None = None, scales: torch.Tensor | None = None,
+                   targets: StudentDiT | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
     """(L_teacher over the batch, L_gt over its high windows or None) at grid interval k.
 
-    The student runs once, on the teacher-target inputs and the ground-truth inputs stacked in one
-    batch: one forward per backward, as DDP requires.
+    L_teacher is the base method's term: the teacher's (or, progressive, the frozen `targets` student's)
+    trajectory on the student's grid, or the consistency loss. The student runs once, on those inputs and the
+    ground-truth inputs stacked in one batch: one forward per backward, as DDP requires.
     """
     x0, ref, mel = batch["x"], batch["ref"], batch["mel"]  # (B, F, C, h, w), (B, C, h, w), (B, n_mels, T)
     b, f, dev, m = x0.shape[0], x0.shape[1], x0.device, scfg.model.dit.motion_frames
@@ -149,10 +163,12 @@ def distill_losses(student, teacher, batch: dict, high: torch.Tensor, cfg: Disti
             lo = torch.tensor([cfg.s_ref_min, cfg.s_audio_min], device=dev)
             hi = torch.tensor([cfg.s_ref_max, cfg.s_audio_max], device=dev)
             scales = lo + (hi - lo) * rand(b, 2)  # (B, 2)
-        target = guided_velocity(teacher, scales[:, 0], scales[:, 1], **cond)
         # All-False drop flags keep the null embeddings in the graph (zero gradient): DDP wants every parameter used.
         keep = torch.zeros(b, dtype=torch.bool, device=dev)
         extra = {"scales": scales, "drop_ref": keep, "drop_audio": keep}
+        target = guided_velocity(teacher, scales[:, 0], scales[:, 1], **cond)
+        if targets is not None:  # progressive: the previous round's student, one pass at the same scales
+            target = lambda x, t: targets(x, t, **extra, **cond)  # noqa: E731
         gt_extra = {"scales": torch.ones(b, 2, device=dev), "drop_ref": keep, "drop_audio": keep}  # unguided: scales (1, 1)
     else:
         # The naive student learns each guidance branch of the teacher separately (drawn per window).
@@ -160,20 +176,31 @@ def distill_losses(student, teacher, batch: dict, high: torch.Tensor, cfg: Disti
         extra = {"drop_ref": u < 1 / 3, "drop_audio": u < 2 / 3}
         target = lambda x, t: teacher(x, t, **extra, **cond)  # noqa: E731
         gt_extra = {"drop_ref": torch.zeros(b, dtype=torch.bool, device=dev), "drop_audio": torch.zeros(b, dtype=torch.bool, device=dev)}
-    x_k, x_next = teacher_states(target, noise, ts, k, cfg.substeps)
-    t_k = torch.full((b,), float(ts[k]), device=dev)
+    if cfg.method == "consistency":
+        # One interval of the fine grid (it contains the student's own grid: cd_grid is a multiple of K), from 0 up.
+        rising = get_ts(cfg.cd_grid, scfg.shift).flip(0)  # (N + 1,): 0 ... 1
+        n = int(torch.randint(cfg.cd_grid, (1,), generator=gen))
+        t_lo, t_in = float(rising[n]), float(rising[n + 1])
+        x_in = add_noise(x0, noise, torch.full((b,), t_in, device=dev))  # (B, F, C, h, w)
+        plain = getattr(student, "module", student)  # the target pass needs no gradient, so not through DDP
+        goal = consistency_target(target, lambda x, t: plain(x, t, **extra, **cond), x_in, t_in, t_lo)  # (B, F, C, h, w)
+        base_loss = lambda v: gt_loss(v, x_in, goal, t_in, weight)  # noqa: E731
+    else:
+        substeps = targets.cfg.steps // scfg.steps if targets is not None else cfg.substeps
+        x_in, x_next = teacher_states(target, noise, ts, k, substeps)
+        t_in = float(ts[k])
+        base_loss = lambda v: teacher_loss(v, x_in, x_next, t_in, float(ts[k + 1]), weight)  # noqa: E731
+    t_k = torch.full((b,), t_in, device=dev)
     if not cfg.mixed or not high.any():
-        v = student(x_k, t_k, **extra, **cond)  # (B, F, C, h, w)
-        return teacher_loss(v, x_k, x_next, float(ts[k]), float(ts[k + 1]), weight), None
+        return base_loss(student(x_in, t_k, **extra, **cond)), None  # student: (B, F, C, h, w)
     # Ground truth supervises the last step of the unguided conditional velocity on high windows.
     t_last = float(ts[-2])
     eps = torch.randn(x0.shape, generator=gen, device=dev)
     xt = ((1.0 - t_last) * x0 + t_last * eps)[high]  # (Bh, F, C, h, w)
     sel = {key: v[high] for key, v in {**cond, **gt_extra}.items() if isinstance(v, torch.Tensor)}
     both = {key: _cat(v, sel[key]) for key, v in {**cond, **extra}.items()}
-    v = student(torch.cat([x_k, xt]), torch.cat([t_k, torch.full((len(xt),), t_last, device=dev)]), **both)  # (B + Bh, ...)
-    l_teacher = teacher_loss(v[:b], x_k, x_next, float(ts[k]), float(ts[k + 1]), weight)
-    return l_teacher, gt_loss(v[b:], xt, x0[high], t_last, weight[high])
+    v = student(torch.cat([x_in, xt]), torch.cat([t_k, torch.full((len(xt),), t_last, device=dev)]), **both)  # (B + Bh, ...)
+    return base_loss(v[:b]), gt_loss(v[b:], xt, x0[high], t_last, weight[high])
 
 
 def main(cfg: DistillConfig) -> Path:
@@ -186,6 +213,12 @@ def main(cfg: DistillConfig) -> Path:
     scfg = student_config(cfg, mc)
     if not 0.0 <= cfg.restyle <= 1.0:
         raise ValueError(f"--restyle is a share in [0, 1], got {cfg.restyle}")
+    if cfg.method != "trajectory" and not cfg.tokens:
+        raise ValueError(f"--method {cfg.method} trains token students only (the naive baseline uses the teacher's trajectory)")
+    if cfg.method == "progressive" and not cfg.init:
+        raise ValueError("--method progressive distils the --init student (a 2K-step one): give --init DIR")
+    if cfg.method == "consistency" and (cfg.cd_grid < 1 or cfg.cd_grid % cfg.steps):
+        raise ValueError(f"--cd-grid must be a multiple of --steps {cfg.steps} (its times are the student's), got {cfg.cd_grid}")
     high_train, high_held = windows(cfg.data, "high", codec, mc, out, d, cfg.seed + d.rank, cfg.restyle)
     n_mod = round(cfg.batch * cfg.moderate_share) if cfg.mixed else 0
     loaders = [endless(high_train, cfg.batch - n_mod, cfg, d, 1)]
@@ -196,12 +229,20 @@ def main(cfg: DistillConfig) -> Path:
     eval_batch = to_device(default_collate([high_held[i] for i in held_idx]), d.device)
 
     student = StudentDiT(scfg).to(d.device)
+    targets = None
     if cfg.init:
         start, _, init_cfg = load_student(cfg.init)
-        if (init_cfg.steps, init_cfg.tokens, init_cfg.model) != (scfg.steps, scfg.tokens, scfg.model):
-            raise ValueError(f"--init {cfg.init}: a K={init_cfg.steps} tokens={init_cfg.tokens} student of another model, "
-                             f"not K={scfg.steps} tokens={scfg.tokens} for this teacher")
+        # A progressive round halves (or divides) the steps of its start; any other second stage keeps them.
+        steps_ok = (init_cfg.steps % scfg.steps == 0 and init_cfg.steps > scfg.steps) if cfg.method == "progressive" \
+            else init_cfg.steps == scfg.steps
+        same = ("tokens", "token_mode", "cfg_tokens", "shift", "model")
+        if not steps_ok or any(getattr(init_cfg, f) != getattr(scfg, f) for f in same):
+            need = f"a multiple of K={scfg.steps}" if cfg.method == "progressive" else f"K={scfg.steps}"
+            raise ValueError(f"--init {cfg.init}: a K={init_cfg.steps} tokens={init_cfg.tokens} ({init_cfg.token_mode}) student of "
+                             f"this or another model, not {need} tokens={scfg.tokens} ({scfg.token_mode}) for this teacher")
         student.load_state_dict(start.state_dict())
+        if cfg.method == "progressive":
+            targets = start.to(d.device).requires_grad_(False).eval()
     else:
         student.dit.load_state_dict(teacher.state_dict())
     ema = make_ema(student)
@@ -232,7 +273,7 @@ def main(cfg: DistillConfig) -> Path:
         for g in opt.param_groups:
             g["lr"] = lr
         with autocast(d.device, cfg.bf16):
-            l_teacher, l_gt = distill_losses(ddp, teacher, batch, high, cfg, scfg, k)
+            l_teacher, l_gt = distill_losses(ddp, teacher, batch, high, cfg, scfg, k, targets=targets)
         # The balance uses the mean over ranks, so every DDP rank weighs the two terms alike.
         lt = mean_across(l_teacher.item(), d)
         ema_t = lt if step == 0 or not ema_t else 0.99 * ema_t + 0.01 * lt
@@ -273,8 +314,9 @@ def main(cfg: DistillConfig) -> Path:
 
 @torch.no_grad()
 def evaluate(ema, teacher, batch: dict, cfg: DistillConfig, scfg: StudentConfig, device: torch.device) -> dict[str, float]:
-    """Held-out teacher loss per grid interval at fixed noise and the default scales (s_ref 1.5, s_audio 2.5)."""
-    eval_cfg = dataclasses.replace(cfg, p_no_motion=0.0, motion_noise=0.0, mixed=False)
+    """Held-out teacher loss per grid interval at fixed noise and the default scales (s_ref 1.5, s_audio 2.5):
+    the teacher's own trajectory whatever the method, so every run is scored alike."""
+    eval_cfg = dataclasses.replace(cfg, p_no_motion=0.0, motion_noise=0.0, mixed=False, method="trajectory")
     b = batch["x"].shape[0]
     scales = torch.tensor([[scfg.s_ref, scfg.s_audio]], device=device).expand(b, 2)
     high = torch.ones(b, dtype=torch.bool, device=device)

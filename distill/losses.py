@@ -13,6 +13,16 @@ student's last step, unguided (s = (1, 1)): from x_t = (1 - t) x0 + t eps at t =
 
     L_gt = || x_t - t v_student(x_t, t, (1, 1)) - x0 ||^2
 
+Two other base methods share the same inputs, for the comparison in docs/distillation.md:
+progressive distillation (after Salimans & Ho 2022) is the same regression with a frozen 2K-step
+student as the trajectory (`teacher_states` over its velocity; like our trajectory method it starts
+from noise, where theirs starts from data noised to t), and consistency distillation (Song et al.
+2023, LCM's guided form) maps x at t_{n+1} and the teacher's one-step estimate at t_n on a fine grid
+to the same x0 prediction, f(x, t) = x - t v(x, t):
+
+    L_cd = || f_student(x_{t_{n+1}}, t_{n+1}, s) - sg(f_student(x^_{t_n}, t_n, s)) ||^2,
+    x^_{t_n} = x_{t_{n+1}} + (t_n - t_{n+1}) v_T(x_{t_{n+1}}),   f(x, 0) = x
+
 and the two are balanced by an adaptive weight, lambda = alpha * EMA(L_teacher) / EMA(L_gt), so the
 ground truth contributes a fixed share of the teacher term's size whatever their raw scales
 (docs/distillation.md).
@@ -71,10 +81,28 @@ def teacher_loss(v: torch.Tensor, x_k: torch.Tensor, x_next: torch.Tensor, t_k: 
 
 
 def gt_loss(v: torch.Tensor, xt: torch.Tensor, x0: torch.Tensor, t: float, weight: torch.Tensor) -> torch.Tensor:
-    """L_gt: from xt = (1 - t) x0 + t eps at the last grid time, the student's step xt - t v should give x0."""
-    return frame_mse(xt - t * v, x0, weight)
+    """L_gt: from xt = (1 - t) x0 + t eps at the last grid time, the student's step xt - t v should give x0.
+    (L_cd is the same regression with the consistency target in place of x0.)"""
+    return frame_mse(x0_prediction(xt, t, v), x0, weight)
 
 
 def adaptive_weight(ema_teacher: float, ema_gt: float, alpha: float) -> float:
     """lambda = alpha * EMA(L_teacher) / EMA(L_gt): the ground-truth term's share stays alpha."""
     return alpha * ema_teacher / max(ema_gt, 1e-8)
+
+
+def x0_prediction(x: torch.Tensor, t: float, v: torch.Tensor) -> torch.Tensor:
+    """f(x, t) = x - t v: where one Euler step from t lands at time 0 (a flow model's clean-sample estimate)."""
+    return x - t * v
+
+
+@torch.no_grad()
+def consistency_target(teacher: VelocityFn, student: VelocityFn, x_hi: torch.Tensor, t_hi: float, t_lo: float) -> torch.Tensor:
+    """sg(f_student(x^, t_lo)), x^ = x_hi + (t_lo - t_hi) v_T(x_hi, t_hi) the teacher's one step; at t_lo = 0, x^ itself
+    (the boundary f(x, 0) = x). The student's own stop-gradient estimate is the target (iCT: no EMA copy)."""
+    b = x_hi.shape[0]
+    x_lo = x_hi + (t_lo - t_hi) * teacher(x_hi, x_hi.new_full((b,), t_hi))  # (B, F, C, h, w)
+    if t_lo == 0.0:
+        return x_lo
+    return x0_prediction(x_lo, t_lo, student(x_lo, x_hi.new_full((b,), t_lo)))
+

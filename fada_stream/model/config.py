@@ -129,6 +129,12 @@ class StudentConfig:
     # CFG tokens: the guidance scales enter as a learned embedding added to the timestep's (adaLN), so one
     # pass gives the guided velocity. False: the naive student, sampled with the teacher's 3-pass CFG.
     tokens: bool = True
+    # Where the tokens enter (issue 5 asks to measure which): "adaln" adds their embedding to the timestep's, so
+    # it modulates every block; "attn" makes them `cfg_tokens` extra key/value tokens that every frame token
+    # attends to in each block's spatial attention (a separate softmax behind a zero-initialised gate, so the
+    # student starts as the teacher); "both" does both. Checkpoints older than the field load as "adaln".
+    token_mode: Literal["adaln", "attn", "both"] = "adaln"
+    cfg_tokens: int = 4
     s_ref_range: tuple[float, float] = (1.0, 2.0)  # scales sampled per example in distillation; runtime stays inside
     s_audio_range: tuple[float, float] = (1.0, 4.0)
     s_ref: float = 1.5  # the runtime's default scales

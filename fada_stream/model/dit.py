@@ -6,8 +6,9 @@ tokens (appearance copying, as Animate Anyone / Loopy's reference net does, with
 shared), temporal attention across frames at each spatial position, cross-attention to the frame's
 local audio tokens, and an MLP. Conditioning on the timestep enters through adaLN-Zero; one shared
 modulation MLP plus a per-block table (PixArt-alpha's adaLN-single) keeps that ~12x cheaper in
-parameters than DiT's per-block adaLN. An optional `cond` vector is added to the timestep embedding:
-the student's multi-CFG tokens enter there.
+parameters than DiT's per-block adaLN. An optional `cond` vector is added to the timestep embedding,
+and optional `extra` tokens join every block's spatial attention: the student's multi-CFG tokens enter
+through one or both.
 """
 from __future__ import annotations
 
@@ -121,10 +122,12 @@ class VideoDiTBlock(nn.Module):
         self.table = nn.Parameter(torch.zeros(N_MOD, width))  # adaLN-single: this block's offset of the shared modulation
 
     def forward(
-        self, x: torch.Tensor, r: torch.Tensor, a: torch.Tensor, mod: torch.Tensor, mod_ref: torch.Tensor, backend: Backend = "torch"
+        self, x: torch.Tensor, r: torch.Tensor, a: torch.Tensor, mod: torch.Tensor, mod_ref: torch.Tensor, backend: Backend = "torch",
+        extra: torch.Tensor | None = None, extra_gate: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """x (B, F, N, D) frame tokens, r (B, Nr, D) reference tokens, a (B, F, A, Da) audio tokens,
-        mod (B, F, 12, D) per-frame modulation, mod_ref (B, 12, D). Returns the updated (x, r)."""
+        mod (B, F, 12, D) per-frame modulation, mod_ref (B, 12, D); extra (B, T, D) tokens every frame token
+        also attends to (the student's CFG tokens), added through extra_gate (D,). Returns the updated (x, r)."""
         b, f, n, d = x.shape
         sa, ca, ga, st, ct, gt, sx, cx, gx, sm, cm, gm = (mod + self.table).unbind(2)  # (B, F, D) each
         rs, rc, rg, _, _, _, _, _, _, rsm, rcm, rgm = (mod_ref + self.table).unbind(1)  # (B, D) each
@@ -134,6 +137,11 @@ class VideoDiTBlock(nn.Module):
         keys = torch.cat([h, hr[:, None].expand(b, f, -1, d)], dim=2).reshape(b * f, -1, d)  # (B*F, N+Nr, D)
         x = gated_add(x, ga, self.spatial(h.reshape(b * f, n, d), keys, backend=backend), backend)  # (B, F, N, D)
         r = gated_add(r, rg, self.spatial(hr, backend=backend), backend)  # (B, Nr, D): the reference stream sees only itself
+        if extra is not None:
+            # A softmax of its own (decoupled, as IP-Adapter's image tokens): the teacher's attention over frame and
+            # reference tokens is left as it was, and the zero-initialised gate makes the student start as the teacher.
+            tok = extra[:, None].expand(b, f, -1, d).reshape(b * f, -1, d)  # (B*F, T, D)
+            x = x + extra_gate * self.spatial(h.reshape(b * f, n, d), tok, backend=backend).view(b, f, n, d)  # (B, F, N, D)
 
         h = modulate_norm(x, st, ct, backend).transpose(1, 2).reshape(b * n, f, d)  # (B*N, F, D)
         # Plain torch here: the temporal output is frame-major, and the fused epilogue would first copy it to x's layout.
@@ -228,6 +236,8 @@ class VideoDiT(nn.Module):
         drop_audio: torch.Tensor | None = None,
         cond: torch.Tensor | None = None,
         audio: torch.Tensor | None = None,
+        extra: torch.Tensor | None = None,
+        extra_gates: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """Velocity for a window.
 
@@ -238,7 +248,8 @@ class VideoDiT(nn.Module):
         cond (B, D) is added to the frames' timestep embedding (not the reference stream's, so a
         session can cache the reference's per-layer tokens whatever the guidance scales). `audio`
         (B, F, A, Da), the audio encoder's tokens of `mel`, may be given instead of mel: a sampler
-        encodes a window's audio once rather than at every step. Returns
+        encodes a window's audio once rather than at every step. extra (B, T, D) are tokens the frame tokens
+        attend to in every block's spatial attention, weighted by extra_gates (depth, D). Returns
         (B, F, C, h, w), exactly 0 on motion frames, so a sampler leaves them equal to the clean latents.
         """
         b, f = x.shape[:2]
@@ -266,8 +277,9 @@ class VideoDiT(nn.Module):
         # The Triton kernels are forward-only, so with autograd on (training, distillation) every
         # call takes the torch reference; cfg.backend picks the kernels for inference.
         backend = "torch" if torch.is_grad_enabled() else self.cfg.backend
-        for blk in self.blocks:
-            h, r = blk(h, r, a, mod, mod_ref, backend)  # (B, F, N, D), (B, N, D)
+        for i, blk in enumerate(self.blocks):
+            gate = None if extra is None else extra_gates[i]
+            h, r = blk(h, r, a, mod, mod_ref, backend, extra, gate)  # (B, F, N, D), (B, N, D)
         v = self.unpatchify(self.final(h, c, backend))  # (B, F, C, h, w)
         return torch.where(clean[:, :, None, None, None], torch.zeros_like(v), v)
 

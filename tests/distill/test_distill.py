@@ -41,17 +41,25 @@ def run(teacher_dir, cache_file, moderate_cache, out, **kw):
     return distill.main(cfg)
 
 
-def test_student_starts_as_the_teachers_conditional_branch():
-    cfg = StudentConfig(model=preset("tiny", **TINY))
+@pytest.mark.parametrize("mode", ["adaln", "attn", "both"])
+def test_student_starts_as_the_teachers_conditional_branch_and_its_tokens_carry_the_scales(mode, awake):
+    torch.manual_seed(0)
+    cfg = StudentConfig(model=preset("tiny", **TINY), token_mode=mode)
     student = StudentDiT(cfg)
     for p in student.dit.parameters():
         torch.nn.init.normal_(p, std=0.05)
     x, t = torch.randn(2, 6, 4, 16, 16), torch.rand(2)
     ref, mel = torch.randn(2, 4, 16, 16), torch.randn(2, 80, cfg.model.audio.mel_span(6))
+    lo, hi = torch.tensor([[1.0, 1.0]] * 2), torch.tensor([[2.0, 4.0]] * 2)
     with torch.no_grad():
         a = student(x, t, ref, mel, scales=torch.tensor([[1.0, 4.0], [2.0, 1.0]]))
         b = student.dit(x, t, ref, mel)
-    torch.testing.assert_close(a, b)  # zero-initialised CFG-token embedding: no effect before training
+        torch.testing.assert_close(a, b)  # zero-initialised embedding or gates: no effect before training
+        awake(student)  # as training makes them
+        if student.token_gates is not None:
+            student.token_gates.fill_(1.0)  # open gates
+        assert (student(x, t, ref, mel, scales=lo) - student(x, t, ref, mel, scales=hi)).abs().max() > 1e-3
+    assert (student.cfg_embed is not None) == (mode != "attn") and (student.cfg_tokens is not None) == (mode != "adaln")
 
 
 def test_distillation_trains_saves_resumes_and_the_runtime_serves_it(teacher_dir, cache_file, moderate_cache, tmp_path):
@@ -75,6 +83,115 @@ def test_distillation_trains_saves_resumes_and_the_runtime_serves_it(teacher_dir
     assert frames.shape == (13, 128, 128, 3) and len(pcm) == 8000
 
 
+def test_attention_token_student_trains_and_serves(teacher_dir, cache_file, moderate_cache, tmp_path):
+    out = run(teacher_dir, cache_file, moderate_cache, tmp_path / "attn", token_mode="attn").parent
+    model, _, cfg = load_student(out)
+    assert cfg.token_mode == "attn" and model.cfg_embed is None and model.cfg_tokens.n_tokens == 4
+    assert model.token_gates.abs().sum() > 0  # the gates opened: the tokens now reach the blocks
+    frames, _ = render_offline(load_window_model(out, "cpu"), np.full((128, 128, 3), 128, np.uint8), np.zeros(4000, np.float32), 16000,
+                               StreamConfig())
+    assert frames.shape == (7, 128, 128, 3)
+
+
+@pytest.fixture(scope="module")
+def two_windows(teacher_dir, cache_file, tmp_path_factory):
+    from distill.train_common import Dist
+
+    _, codec, mc = load_teacher(teacher_dir)
+    train, _ = distill.windows(str(cache_file), "high", codec, mc, tmp_path_factory.mktemp("w"), Dist(0, 1, 0, torch.device("cpu")), seed=0)
+    return torch.utils.data.default_collate([train[0], train[1]])
+
+
+def _perturbed(model, seed: int):
+    """The model with every weight moved by N(0, 0.05^2): a two-step teacher's velocity is ~1e-5, too flat to tell
+    one trajectory from another."""
+    gen = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(0.05 * torch.randn(p.shape, generator=gen))
+    return model
+
+
+def _losses(teacher_dir, batch, scales, **kw):
+    """L_teacher of a tiny student (the perturbed teacher's weights, perturbed again: far from its targets) on two high
+    windows, at fixed noise and scales."""
+    teacher, _, mc = load_teacher(teacher_dir)
+    _perturbed(teacher, 8)
+    keys = ("method", "cd_grid", "substeps", "steps", "p_no_motion")
+    cfg = distill.DistillConfig(mixed=False, **{"p_no_motion": 1.0, **{k: v for k, v in kw.items() if k in keys}})
+    scfg = distill.student_config(cfg, mc)
+    torch.manual_seed(0)  # the token embedding's first layer is drawn at construction
+    student = StudentDiT(scfg)
+    student.dit.load_state_dict(teacher.state_dict())
+    _perturbed(student, 9)
+    gen = torch.Generator().manual_seed(5)
+    with torch.no_grad():
+        return distill.distill_losses(student, teacher, batch, torch.ones(2, dtype=torch.bool), cfg, scfg, kw.get("k", 0), gen,
+                                      torch.tensor([scales] * 2), targets=kw.get("targets"))[0]
+
+
+class Recorder(torch.nn.Module):
+    """A frozen student that notes the time and scales of every call."""
+
+    def __init__(self, inner):
+        super().__init__()
+        self.inner, self.cfg, self.calls = inner, inner.cfg, []
+
+    def forward(self, x, t, **kw):
+        self.calls.append((float(t[0]), kw["scales"].tolist()))
+        return self.inner(x, t, **kw)
+
+
+@pytest.mark.parametrize("p_no_motion", [0.0, 1.0])
+def test_progressive_round_follows_the_frozen_students_trajectory(teacher_dir, two_windows, p_no_motion):
+    """A teacher-initialised student is the teacher's conditional branch, which is the guided teacher at scales (1, 1):
+    there a K = 2 student's targets from it (4 steps, two per interval) are the teacher's with two substeps. The
+    frozen student runs on its own grid, at the window's scales."""
+    teacher, _, mc = load_teacher(teacher_dir)
+    frozen = StudentDiT(StudentConfig(model=mc, steps=4))
+    frozen.dit.load_state_dict(_perturbed(teacher, 8).state_dict())  # _losses's teacher
+    for k in (0, 1):
+        a = _losses(teacher_dir, two_windows, [1.0, 1.0], steps=2, k=k, substeps=2, p_no_motion=p_no_motion)
+        b = _losses(teacher_dir, two_windows, [1.0, 1.0], steps=2, k=k, method="progressive", targets=frozen, p_no_motion=p_no_motion)
+        torch.testing.assert_close(a, b)
+        assert a > 1e-4  # a real regression, not a vanishing one
+    spy = Recorder(frozen)
+    _losses(teacher_dir, two_windows, [2.0, 4.0], steps=2, k=1, method="progressive", targets=spy)
+    assert [t for t, _ in spy.calls] == [1.0, 0.75, 0.5, 0.25]  # up to the end of interval 1: get_ts(4)
+    assert all(s == [[2.0, 4.0]] * 2 for _, s in spy.calls)
+
+
+@pytest.mark.parametrize("p_no_motion", [0.0, 1.0])
+def test_consistency_on_a_one_step_grid_is_one_step_trajectory_distillation(teacher_dir, two_windows, p_no_motion):
+    """With one interval the consistency target is the teacher's single step from noise to 0 (the boundary f(x, 0) = x):
+    the same regression as trajectory distillation at K = 1 with one substep (tests/distill/test_losses.py specifies
+    the target inside the grid)."""
+    a = _losses(teacher_dir, two_windows, [1.5, 2.5], steps=1, substeps=1, p_no_motion=p_no_motion)
+    b = _losses(teacher_dir, two_windows, [1.5, 2.5], steps=1, method="consistency", cd_grid=1, p_no_motion=p_no_motion)
+    torch.testing.assert_close(a, b)
+    assert a > 1e-4
+    assert not torch.allclose(b, _losses(teacher_dir, two_windows, [1.5, 2.5], steps=1, method="consistency", cd_grid=4))
+
+
+def test_progressive_and_consistency_runs(teacher_dir, cache_file, moderate_cache, tmp_path):
+    k2 = run(teacher_dir, cache_file, moderate_cache, tmp_path / "k2", method="consistency", cd_grid=4).parent
+    rows = [json.loads(line) for line in (k2 / "log.jsonl").read_text().splitlines()]
+    assert np.isfinite(rows[-1]["teacher_loss"]) and rows[-1]["gt_loss"] is not None and "eval_teacher_loss" in rows[-1]
+    k1 = run(teacher_dir, cache_file, moderate_cache, tmp_path / "k1", method="progressive", init=str(k2), steps=1).parent
+    _, _, cfg = load_student(k1)
+    assert cfg.steps == 1
+    with pytest.raises(ValueError, match="--init"):
+        run(teacher_dir, cache_file, moderate_cache, tmp_path / "no-init", method="progressive")
+    with pytest.raises(ValueError, match="multiple of K=2"):
+        run(teacher_dir, cache_file, moderate_cache, tmp_path / "same-k", method="progressive", init=str(k2))
+    with pytest.raises(ValueError, match="token students"):
+        run(teacher_dir, cache_file, moderate_cache, tmp_path / "naive", method="consistency", tokens=False)
+    with pytest.raises(ValueError, match="multiple of --steps 2"):
+        run(teacher_dir, cache_file, moderate_cache, tmp_path / "grid", method="consistency", cd_grid=3)
+    with pytest.raises(ValueError, match="token_mode"):
+        StudentDiT(StudentConfig(model=preset("tiny", **TINY), token_mode="attention"))
+
+
 def test_naive_student_keeps_three_pass_guidance(teacher_dir, cache_file, moderate_cache, tmp_path):
     out = tmp_path / "naive"
     run(teacher_dir, cache_file, moderate_cache, out, tokens=False, mixed=False)
@@ -93,6 +210,12 @@ def test_torchrun_two_gloo_processes(teacher_dir, cache_file, moderate_cache, tm
     assert rc == 0, err[-3000:]
     doc = json.loads((out / "student.json").read_text())
     assert doc["meta"]["step"] == 2 and doc["meta"]["command"].startswith("torchrun")
+    # The other base method and token placement under DDP too (the consistency target's pass bypasses the wrapper).
+    rc, err = torchrun("distill.distill", ["--teacher", str(teacher_dir), "--data", str(cache_file), "--moderate", str(moderate_cache),
+                                           "--out", str(tmp_path / "ddp-cd"), "--iters", "2", "--batch", "4", "--device", "cpu",
+                                           "--method", "consistency", "--cd-grid", "4", "--token-mode", "both"], tmp_path)
+    assert rc == 0, err[-3000:]
+    assert json.loads((tmp_path / "ddp-cd" / "student.json").read_text())["config"]["token_mode"] == "both"
 
 
 def test_second_stage_starts_from_a_student_and_restyles_windows(teacher_dir, cache_file, moderate_cache, tmp_path):

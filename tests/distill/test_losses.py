@@ -1,7 +1,7 @@
 """Distillation losses: exact flows give exact targets, per-sample guidance matches the formula, balance is a ratio."""
 import torch
 
-from distill.losses import adaptive_weight, gt_loss, guided_velocity, teacher_loss, teacher_states
+from distill.losses import adaptive_weight, consistency_target, gt_loss, guided_velocity, teacher_loss, teacher_states
 from fada_stream.sampling import combine_multi_cfg, get_ts
 
 
@@ -56,3 +56,26 @@ def test_guided_velocity_applies_each_samples_own_scales():
 def test_adaptive_weight_keeps_the_ground_truth_share_fixed():
     assert adaptive_weight(2.0, 0.5, 0.25) == 1.0  # lambda * EMA(L_gt) = alpha * EMA(L_teacher)
     assert adaptive_weight(1.0, 0.0, 0.25) > 0  # no division by zero
+
+
+def test_consistency_target_is_the_students_clean_estimate_one_teacher_step_down():
+    x0, noise = torch.randn(2, 3, 4, 2, 2), torch.randn(2, 3, 4, 2, 2)
+    x_hi = 0.25 * x0 + 0.75 * noise  # t = 0.75 on the straight flow to x0
+    # On an exact flow, one teacher step lands on the same line and a student equal to the teacher maps it to x0.
+    goal = consistency_target(straight_flow(x0), straight_flow(x0), x_hi, 0.75, 0.5)
+    torch.testing.assert_close(goal, x0)
+    # With other fields: x^ = x_hi + (t_lo - t_hi) v_T(x_hi, t_hi), then f(x^, t_lo) = x^ - t_lo v_S(x^, t_lo).
+    v_t = lambda x, t: torch.cos(x) * t.view(-1, 1, 1, 1, 1)  # noqa: E731
+    v_s = lambda x, t: x * (1.0 + t.view(-1, 1, 1, 1, 1))  # noqa: E731
+    x_lo = x_hi - 0.25 * torch.cos(x_hi) * 0.75
+    torch.testing.assert_close(consistency_target(v_t, v_s, x_hi, 0.75, 0.5), x_lo - 0.5 * x_lo * 1.5)
+    # At the boundary the target is the teacher's step itself: f(x, 0) = x, no student pass.
+    torch.testing.assert_close(consistency_target(v_t, None, x_hi, 0.25, 0.0), x_hi - 0.25 * torch.cos(x_hi) * 0.25)
+
+
+def test_consistency_target_carries_no_gradient():
+    w = torch.ones(1, requires_grad=True)
+    student = lambda x, t: w * x  # noqa: E731
+    goal = consistency_target(lambda x, t: x, student, torch.randn(1, 2, 4, 2, 2), 0.5, 0.25)
+    assert not goal.requires_grad
+

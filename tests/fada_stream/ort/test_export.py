@@ -13,7 +13,8 @@ pytest.importorskip("onnxscript")
 from fada_stream import AvatarSession, StreamConfig  # noqa: E402
 from fada_stream.checkpoint import CheckpointError, save_checkpoint  # noqa: E402
 from fada_stream.generator import build_window_model, load_window_model, resolve_backend  # noqa: E402
-from fada_stream.model import STUDENT_KIND, StudentConfig, StudentDiT, preset  # noqa: E402
+from fada_stream.model import STUDENT_KIND, Autoencoder, StudentConfig, StudentDiT, preset  # noqa: E402
+from fada_stream.model.autoencoder import AUTOENCODER_KIND  # noqa: E402
 from fada_stream.ort import runtime  # noqa: E402
 from fada_stream.ort.export import MANIFEST, export_checkpoint, export_key, read_manifest  # noqa: E402
 from fada_stream.ort.parity import TOLERANCES, compare, within  # noqa: E402
@@ -72,6 +73,27 @@ def test_student_parity_with_cfg_tokens(tiny_student, tmp_path):
         hi_torch = torch_model.model(x, t, scales=torch.tensor([[2.0, 4.0]] * 2), **cond)
     assert (lo - hi).abs().max() > 10 * TOLERANCES["velocity"]
     torch.testing.assert_close(hi, hi_torch, atol=TOLERANCES["velocity"], rtol=0)
+
+
+def test_attention_token_student_exports_with_parity(tmp_path, awake):
+    torch.manual_seed(2)
+    cfg = StudentConfig(model=preset("tiny", width=32, depth=1, heads=2, frames=6, motion_frames=2), steps=2, token_mode="attn")
+    model = awake(StudentDiT(cfg))
+    with torch.no_grad():
+        model.token_gates.fill_(1.0)  # open gates: the scales reach the velocity only through the attention tokens
+    path = tmp_path / "student"
+    save_checkpoint(path / "student", STUDENT_KIND, cfg, model.state_dict())
+    save_checkpoint(path / "autoencoder", AUTOENCODER_KIND, cfg.model.ae, Autoencoder(cfg.model.ae).state_dict())
+    export_checkpoint(path, tmp_path / "onnx")
+    onnx_model = build_window_model(path, CPU, backend="onnx", export_dir=tmp_path / "onnx")
+    errors = compare(build_window_model(path, CPU), onnx_model)
+    assert within(errors), errors
+    assert errors["velocity"] > 0
+    x, t = torch.randn(2, 6, 4, 16, 16), torch.full((2,), 0.7)
+    cond = {"ref": torch.randn(2, 4, 16, 16), "audio": onnx_model.audio_encoder(torch.randn(2, 80, cfg.model.audio.mel_span(6)))}
+    lo = onnx_model.model(x, t, scales=torch.tensor([[1.0, 1.0]] * 2), **cond)
+    hi = onnx_model.model(x, t, scales=torch.tensor([[2.0, 4.0]] * 2), **cond)
+    assert (lo - hi).abs().max() > 10 * TOLERANCES["velocity"]  # the tokens are in the graph
 
 
 async def test_session_on_onnx_renders_what_torch_renders(tiny_student, speech):
