@@ -23,8 +23,10 @@ def _inputs(cfg, b=1, seed=1):
     )
 
 
-def _previous_block_forward(self, x, r, a, mod, mod_ref, backend="torch"):
-    """VideoDiTBlock.forward before the kernels, verbatim but for nn.LayerNorm -> F.layer_norm (same call)."""
+def _previous_block_forward(self, x, r, a, mod, mod_ref, backend="torch", extra=None, extra_gate=None):
+    """VideoDiTBlock.forward before the kernels, verbatim but for nn.LayerNorm -> F.layer_norm (same call); a teacher
+    has no extra (CFG) tokens."""
+    assert extra is None and extra_gate is None
     def norm(t):
         return F.layer_norm(t, (t.shape[-1],), eps=1e-6)
 
