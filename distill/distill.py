@@ -96,8 +96,8 @@ class DistillConfig:
 
 
 def student_config(cfg: DistillConfig, model_cfg) -> StudentConfig:
-    return StudentConfig(model=model_cfg, steps=cfg.steps, tokens=cfg.tokens, token_mode=cfg.token_mode, cfg_tokens=cfg.cfg_tokens, s_ref_range=(cfg.s_ref_min, cfg.s_ref_max),
-                         s_audio_range=(cfg.s_audio_min, cfg.s_audio_max))
+    return StudentConfig(model=model_cfg, steps=cfg.steps, tokens=cfg.tokens, token_mode=cfg.token_mode, cfg_tokens=cfg.cfg_tokens,
+                         s_ref_range=(cfg.s_ref_min, cfg.s_ref_max), s_audio_range=(cfg.s_audio_min, cfg.s_audio_max))
 
 
 def windows(cache_arg: str, tier: str, codec, mc, out: Path, d, seed: int, restyle: float = 0.0) -> tuple[Subset, Subset]:
