@@ -5,13 +5,21 @@
 Each LABEL=DIR names a teacher_eval output folder; its default setting's summary is one row per split, beside
 the ground truth of the first run. Writes OUT.md (the table) and OUT.png (Sync-C and identity per model and
 split, and each as a share of the first run's, the reference the ship bars are stated against).
+
+`--against LABEL` adds a paired table: every run renders the same clips from the same noise, so each other run
+is compared with LABEL clip by clip (mean difference, on how many clips it is higher, and the two-sided p of a
+sign-flip permutation test on the mean difference), which says whether a gap of a few hundredths is more than
+the spread between clips.
 """
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import sys
 from pathlib import Path
+
+import numpy as np
 
 COLUMNS = (("NFE / window", "nfe_per_window", "{:.0f}"), ("Sync-C", "sync_c", "{:.3f}"), ("Sync-D", "sync_d", "{:.3f}"),
            ("abs offset", "abs_offset", "{:.2f}"), ("mouth corr", "mouth_corr", "{:.3f}"),
@@ -26,8 +34,46 @@ def load_run(directory: str | Path) -> dict[str, dict]:
     for split in doc["splits"]:
         setting = next(s for s in split["settings"] if s["name"] == "default")
         row = {**setting["summary"], "nfe_per_window": setting["nfe_per_window"], "ms_per_window": setting["ms_per_window"]}
-        out[split["split"]] = {"model": row, "ground_truth": split["ground_truth"]["summary"]}
+        clips = {Path(c["path"]).stem: c for c in setting.get("clips", []) if not c.get("error")}
+        out[split["split"]] = {"model": row, "ground_truth": split["ground_truth"]["summary"], "clips": clips}
     return out
+
+
+def sign_flip_p(diffs: np.ndarray, samples: int = 100_000, seed: int = 0) -> float:
+    """Two-sided p of a paired sign-flip permutation test on the mean of `diffs` (n,): under the null each clip's
+    difference is as likely to have the other sign. Exact for n <= 16, else `samples` random flips (seeded),
+    counting the observed signs as one of them so that a sampled p is never 0."""
+    n = len(diffs)
+    if n == 0:
+        return float("nan")
+    observed = abs(diffs.mean()) - 1e-12  # the tolerance keeps ties of float sums in
+    if n <= 16:
+        signs = np.array(list(itertools.product((1.0, -1.0), repeat=n)))  # (2^n, n)
+        return float(np.mean(np.abs(signs @ diffs) / n >= observed))
+    signs = np.random.default_rng(seed).choice((1.0, -1.0), size=(samples, n))  # (samples, n)
+    return float((np.sum(np.abs(signs @ diffs) / n >= observed) + 1) / (samples + 1))
+
+
+PAIRED = (("Sync-C", "sync_c"), ("mouth corr", "mouth_corr"), ("identity", "identity_sim"))
+
+
+def paired_table(runs: dict[str, dict[str, dict]], against: str) -> str:
+    """Per split and metric, each run against `against` on the clips both scored."""
+    base = runs[against]
+    lines = ["| split | model | vs | " + " | ".join(f"{name}: mean diff | {name}: higher on | {name}: p" for name, _ in PAIRED) + " |",
+             "|---" * (3 + 3 * len(PAIRED)) + "|"]
+    for split, ref in base.items():
+        for label, run in runs.items():
+            if label == against or split not in run:
+                continue
+            ids = sorted(set(ref["clips"]) & set(run[split]["clips"]))
+            cells = []
+            for _, key in PAIRED:
+                pairs = [(run[split]["clips"][i][key], ref["clips"][i][key]) for i in ids]
+                d = np.array([a - b for a, b in pairs if a is not None and b is not None], dtype=np.float64)
+                cells += ["-", "-", "-"] if len(d) == 0 else [f"{d.mean():+.3f}", f"{int((d > 0).sum())}/{len(d)}", f"{sign_flip_p(d):.3f}"]
+            lines.append(f"| {split} | {label} | {against} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
 
 
 def table(runs: dict[str, dict[str, dict]]) -> str:
@@ -76,6 +122,7 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m distill.compare_evals", description=__doc__.split("\n")[0])
     p.add_argument("runs", nargs="+", metavar="LABEL=DIR", help="teacher_eval output folders, the reference first")
     p.add_argument("--out", required=True, help="output stem: writes OUT.md and OUT.png")
+    p.add_argument("--against", metavar="LABEL", help="add a clip-by-clip paired comparison of every run with this one")
     args = p.parse_args(argv)
     runs = {}
     for spec in args.runs:
@@ -88,9 +135,14 @@ def main(argv: list[str] | None = None) -> int:
         except (OSError, json.JSONDecodeError, KeyError, StopIteration) as e:
             print(f"error: {directory}: not a teacher_eval output ({e!r})", file=sys.stderr)
             return 2
+    if args.against is not None and args.against not in runs:
+        print(f"error: --against {args.against!r} is not one of the labels {list(runs)}", file=sys.stderr)
+        return 2
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     text = table(runs)
+    if args.against is not None:
+        text += f"\nClip by clip against {args.against} (same clips, same noise):\n\n" + paired_table(runs, args.against)
     out.with_suffix(".md").write_text(text)
     plot(runs, out.with_suffix(".png"))
     print(text, end="")

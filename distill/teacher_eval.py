@@ -49,6 +49,7 @@ class TeacherEvalConfig:
     data: tuple[Path, ...]  # corpus split folders (manifest.jsonl + <id>.wav/.png/.mp4/.json)
     out: Path
     clips: int = 4  # first N high clips per split: 9 settings x 4 clips x 2 splits fits ~20 min on 2 CPU cores
+    skip: int = 0  # leave out the first `skip` high clips: a fresh set to confirm what the first ones selected
     steps: int = 10  # the first teacher's measured setting (docs/models.md); FADA's 25 costs 2.5x on CPU
     method: Literal["euler", "heun"] = "euler"
     s_audio: tuple[float, ...] = (1.0, 2.0, 4.0, 6.0)
@@ -111,8 +112,12 @@ def sweep_points(rows: list[dict[str, Any]], default: TeacherSampling, sweep: Sw
     return [p[0] for p in pts], [p[1] for p in pts]
 
 
-def first_high_ids(data_dir: Path, n: int) -> list[str]:
-    return [r["id"] for r in read_manifest(data_dir) if r["tier"] == "high"][:n]
+def high_ids(data_dir: Path, n: int, skip: int = 0) -> list[str]:
+    """Ids of high clips skip .. skip + n - 1 in manifest order."""
+    ids = [r["id"] for r in read_manifest(data_dir) if r["tier"] == "high"]
+    if len(ids) < skip + n:
+        raise ValueError(f"{data_dir} has {len(ids)} high clips; --skip {skip} --clips {n} needs {skip + n}")
+    return ids[skip:skip + n]
 
 
 def load_clips(data_dir: Path, ids: list[str], cfg: ModelConfig) -> list[Clip]:
@@ -273,6 +278,7 @@ def main(cfg: TeacherEvalConfig) -> tuple[dict[str, Any], list[Path]]:
     from fada_stream.generator import load_window_model
 
     t0 = time.time()
+    split_ids = {Path(d): high_ids(Path(d), cfg.clips, cfg.skip) for d in cfg.data}  # before any loading: a bad set fails at once
     torch.set_num_threads(cfg.threads)
     torch.set_flush_denormal(True)  # denormal activations slow CPU kernels many times over
     model = load_window_model(cfg.checkpoint, "cpu", method=cfg.method, backend="torch")  # torch: figures comparable across sessions
@@ -283,7 +289,6 @@ def main(cfg: TeacherEvalConfig) -> tuple[dict[str, Any], list[Path]]:
         default = TeacherSampling(steps=cfg.steps, method=cfg.method, s_ref=cfg.center[0], s_audio=cfg.center[1])
     settings = guidance_settings(default, cfg.s_audio, cfg.s_ref)
     stride = mcfg.dit.frames - mcfg.dit.motion_frames  # new frames per window: where seams fall
-    split_ids = {Path(d): first_high_ids(Path(d), cfg.clips) for d in cfg.data}
     doc: dict[str, Any] = {"config": asdict(cfg), "default": asdict(default), "splits": []}
     paths: list[Path] = []
     cfg.out.mkdir(parents=True, exist_ok=True)
@@ -312,6 +317,7 @@ def parse_args(argv: list[str] | None = None) -> TeacherEvalConfig:
     p.add_argument("--data", type=Path, action="append", required=True, help="corpus split folder; repeat for more splits")
     p.add_argument("--out", type=Path, required=True)
     p.add_argument("--clips", type=int, default=d.clips, help="first N high clips per split")
+    p.add_argument("--skip", type=int, default=d.skip, help="leave out the first N high clips (a fresh confirmation set)")
     p.add_argument("--steps", type=int, default=d.steps)
     p.add_argument("--method", choices=["euler", "heun"], default=d.method)
     p.add_argument("--checkpoint", type=Path, default=d.checkpoint, help="folder with teacher.* and autoencoder.*")
@@ -323,7 +329,7 @@ def parse_args(argv: list[str] | None = None) -> TeacherEvalConfig:
     p.add_argument("--seed", type=int, default=d.seed)
     p.add_argument("--threads", type=int, default=d.threads)
     a = p.parse_args(argv)
-    return TeacherEvalConfig(data=tuple(a.data), out=a.out, clips=a.clips, steps=a.steps, method=a.method,
+    return TeacherEvalConfig(data=tuple(a.data), out=a.out, clips=a.clips, skip=a.skip, steps=a.steps, method=a.method,
                              s_audio=tuple(a.s_audio), s_ref=tuple(a.s_ref), center=tuple(a.center) if a.center else None, checkpoint=a.checkpoint, experts=a.experts,
                              seed=a.seed, threads=a.threads)
 
@@ -339,7 +345,7 @@ def cli(argv: list[str] | None = None) -> int:
     cfg = parse_args(argv)
     try:
         doc, paths = main(cfg)
-    except (CheckpointError, MediaError, ReferenceError, FileNotFoundError) as e:
+    except (CheckpointError, MediaError, ReferenceError, FileNotFoundError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     print(markdown(doc["splits"]))

@@ -1,14 +1,20 @@
 """compare_evals: teacher_eval runs side by side, each model's Sync-C and identity as a share of the first run's."""
 import json
 
+import numpy as np
+import pytest
+
 from distill import compare_evals
 
 
-def fake_run(path, sync_c, identity, nfe):
+def fake_run(path, sync_c, identity, nfe, clip_sync_c=()):
     summary = {"sync_c": sync_c, "sync_d": 1.0, "abs_offset": 0.0, "mouth_corr": 0.7, "identity_sim": identity, "seam_jitter": 1.1}
     gt = {**summary, "sync_c": 0.5, "identity_sim": 0.95}
+    clips = [{"path": f"videos/c{i}.mp4", "sync_c": v, "mouth_corr": 0.7, "identity_sim": identity, "error": None}
+             for i, v in enumerate(clip_sync_c)]
     split = {"split": "test", "ground_truth": {"summary": gt},
-             "settings": [{"name": "sweep", "summary": {}}, {"name": "default", "summary": summary, "nfe_per_window": nfe, "ms_per_window": 10.0}]}
+             "settings": [{"name": "sweep", "summary": {}},
+                          {"name": "default", "summary": summary, "nfe_per_window": nfe, "ms_per_window": 10.0, "clips": clips}]}
     path.mkdir()
     (path / "teacher_eval.json").write_text(json.dumps({"splits": [split]}))
     return path
@@ -24,3 +30,23 @@ def test_table_and_plot(tmp_path, capsys):
     assert (tmp_path / "cmp.png").stat().st_size > 0
     assert compare_evals.main([f"x={tmp_path / 'missing'}", "--out", str(tmp_path / "c2")]) == 2
     assert "not a teacher_eval output" in capsys.readouterr().err
+
+
+def test_sign_flip_p_is_exact_for_small_sets_and_two_sided():
+    assert compare_evals.sign_flip_p(np.full(6, 0.01)) == pytest.approx(2 / 64)  # all 6 higher: only +-all as extreme
+    assert compare_evals.sign_flip_p(np.full(6, -0.01)) == pytest.approx(2 / 64)
+    assert compare_evals.sign_flip_p(np.array([0.02, -0.02, 0.01, -0.01])) == 1.0  # mean 0: every flip is as extreme
+    p = compare_evals.sign_flip_p(np.full(20, 0.01), samples=10_000)  # sampled above 16 clips: never 0
+    assert p == pytest.approx(1 / 10_001, rel=0.5)
+
+
+def test_paired_table_compares_clip_by_clip(tmp_path, capsys):
+    a = fake_run(tmp_path / "a", 0.30, 0.80, 18, clip_sync_c=[0.30, 0.31, 0.29, 0.30])
+    b = fake_run(tmp_path / "b", 0.32, 0.80, 2, clip_sync_c=[0.32, 0.33, 0.30, 0.29])  # higher on 3 of 4
+    assert compare_evals.main([f"naive={a}", f"ours={b}", "--out", str(tmp_path / "cmp"), "--against", "naive"]) == 0
+    text = (tmp_path / "cmp.md").read_text()
+    # diffs +0.02 +0.02 +0.01 -0.01: |sum| >= 0.04 for +-(2 + 2 + 1 +- 1): 6 of the 16 sign flips
+    assert "| test | ours | naive | +0.010 | 3/4 | 0.375 | +0.000 | 0/4 |" in text
+    assert "| test | naive | naive |" not in text
+    assert compare_evals.main([f"naive={a}", "--out", str(tmp_path / "c2"), "--against", "teacher"]) == 2
+    assert "not one of the labels" in capsys.readouterr().err

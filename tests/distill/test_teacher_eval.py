@@ -5,7 +5,7 @@ import pytest
 
 from distill.data.corpus import synth_corpus
 from distill.data.synth import SynthConfig
-from distill.teacher_eval import cli, guidance_settings
+from distill.teacher_eval import cli, guidance_settings, high_ids
 from fada_stream.checkpoint import save_checkpoint
 from fada_stream.model import TEACHER_KIND, build_teacher, preset
 from fada_stream.model.autoencoder import AUTOENCODER_KIND, Autoencoder
@@ -16,6 +16,16 @@ from fada_stream.sampling import TeacherSampling
 def test_settings_are_default_then_sweeps_without_repeats():
     names = [s.name for s in guidance_settings(TeacherSampling(s_ref=1.5, s_audio=2.5), (1, 2.5), (1.5, 4))]
     assert names == ["default", "s_audio=1", "s_ref=4"]  # s_audio=2.5 and s_ref=1.5 are the default itself
+
+
+def test_skip_leaves_out_the_first_high_clips_for_a_fresh_set(tmp_path):
+    tiers = ["high", "moderate", "high", "high", "moderate", "high"]
+    (tmp_path / "manifest.jsonl").write_text("".join(json.dumps({"id": f"c{i}", "tier": t}) + "\n" for i, t in enumerate(tiers)))
+    assert high_ids(tmp_path, 2) == ["c0", "c2"]
+    assert high_ids(tmp_path, 2, skip=2) == ["c3", "c5"]  # disjoint from the first two: moderate clips never count
+    with pytest.raises(ValueError, match="has 4 high clips"):
+        high_ids(tmp_path, 2, skip=3)  # never a silently smaller set
+    assert cli(["--data", str(tmp_path), "--out", str(tmp_path / "out"), "--clips", "2", "--skip", "3"]) == 2
 
 
 def test_teacher_eval_end_to_end(tmp_path):
