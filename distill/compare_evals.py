@@ -6,7 +6,7 @@ Each LABEL=DIR names a teacher_eval output folder; its default setting's summary
 the ground truth of the first run. Writes OUT.md (the table) and OUT.png (Sync-C and identity per model and
 split, and each as a share of the first run's, the reference the ship bars are stated against).
 
-`--against LABEL` adds a paired table: every run renders the same clips from the same noise, so each other run
+`--against LABEL` adds a paired table (and OUT_paired.png, the per-clip differences): every run renders the same clips from the same noise, so each other run
 is compared with LABEL clip by clip (mean difference, on how many clips it is higher, and the two-sided p of a
 sign-flip permutation test on the mean difference), which says whether a gap of a few hundredths is more than
 the spread between clips.
@@ -57,23 +57,57 @@ def sign_flip_p(diffs: np.ndarray, samples: int = 100_000, seed: int = 0) -> flo
 PAIRED = (("Sync-C", "sync_c"), ("mouth corr", "mouth_corr"), ("identity", "identity_sim"))
 
 
-def paired_table(runs: dict[str, dict[str, dict]], against: str) -> str:
-    """Per split and metric, each run against `against` on the clips both scored."""
-    base = runs[against]
-    lines = ["| split | model | vs | " + " | ".join(f"{name}: mean diff | {name}: higher on | {name}: p" for name, _ in PAIRED) + " |",
-             "|---" * (3 + 3 * len(PAIRED)) + "|"]
-    for split, ref in base.items():
+def paired_diffs(runs: dict[str, dict[str, dict]], against: str) -> dict[tuple[str, str, str], np.ndarray]:
+    """{(split, label, metric key): (n,) per-clip differences run - against} on the clips both scored."""
+    out = {}
+    for split, ref in runs[against].items():
         for label, run in runs.items():
             if label == against or split not in run:
                 continue
             ids = sorted(set(ref["clips"]) & set(run[split]["clips"]))
-            cells = []
             for _, key in PAIRED:
                 pairs = [(run[split]["clips"][i][key], ref["clips"][i][key]) for i in ids]
-                d = np.array([a - b for a, b in pairs if a is not None and b is not None], dtype=np.float64)
-                cells += ["-", "-", "-"] if len(d) == 0 else [f"{d.mean():+.3f}", f"{int((d > 0).sum())}/{len(d)}", f"{sign_flip_p(d):.3f}"]
-            lines.append(f"| {split} | {label} | {against} | " + " | ".join(cells) + " |")
+                out[split, label, key] = np.array([a - b for a, b in pairs if a is not None and b is not None], dtype=np.float64)
+    return out
+
+
+def paired_table(diffs: dict[tuple[str, str, str], np.ndarray], against: str) -> str:
+    """Per split and run: mean difference, clips higher, sign-flip p, for each PAIRED metric."""
+    lines = ["| split | model | vs | " + " | ".join(f"{name}: mean diff | {name}: higher on | {name}: p" for name, _ in PAIRED) + " |",
+             "|---" * (3 + 3 * len(PAIRED)) + "|"]
+    for split, label in dict.fromkeys((sp, lb) for sp, lb, _ in diffs):
+        cells = []
+        for _, key in PAIRED:
+            d = diffs[split, label, key]
+            cells += ["-", "-", "-"] if len(d) == 0 else [f"{d.mean():+.3f}", f"{int((d > 0).sum())}/{len(d)}", f"{sign_flip_p(d):.3f}"]
+        lines.append(f"| {split} | {label} | {against} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
+
+
+def plot_paired(diffs: dict[tuple[str, str, str], np.ndarray], against: str, path: Path) -> None:
+    """One panel per split and metric: each run's per-clip differences (dots) and their mean (bar)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    splits = list(dict.fromkeys(sp for sp, _, _ in diffs))
+    labels = list(dict.fromkeys(lb for _, lb, _ in diffs))
+    fig, axes = plt.subplots(len(splits), len(PAIRED), figsize=(4.2 * len(PAIRED), 0.6 + 2.6 * len(splits)), squeeze=False)
+    for r, split in enumerate(splits):
+        for c, (name, key) in enumerate(PAIRED):
+            ax = axes[r][c]
+            for x, label in enumerate(labels):
+                d = diffs.get((split, label, key), np.zeros(0))
+                ax.scatter(np.full(len(d), x) + np.linspace(-0.15, 0.15, len(d)), d, s=9, alpha=0.7, color=f"C{x}")
+                if len(d):
+                    ax.hlines(d.mean(), x - 0.3, x + 0.3, color="k", lw=2)
+            ax.axhline(0.0, color="grey", lw=0.8, ls=":")
+            ax.set_xticks(range(len(labels)), labels if r == len(splits) - 1 else [""] * len(labels), rotation=20, ha="right")
+            ax.set_title(f"{split}: {name}, run - {against}", fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
 
 
 def table(runs: dict[str, dict[str, dict]]) -> str:
@@ -121,7 +155,7 @@ def plot(runs: dict[str, dict[str, dict]], path: Path) -> None:
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m distill.compare_evals", description=__doc__.split("\n")[0])
     p.add_argument("runs", nargs="+", metavar="LABEL=DIR", help="teacher_eval output folders, the reference first")
-    p.add_argument("--out", required=True, help="output stem: writes OUT.md and OUT.png")
+    p.add_argument("--out", required=True, help="output stem: writes OUT.md and OUT.png (and OUT_paired.png with --against)")
     p.add_argument("--against", metavar="LABEL", help="add a clip-by-clip paired comparison of every run with this one")
     args = p.parse_args(argv)
     runs = {}
@@ -141,12 +175,16 @@ def main(argv: list[str] | None = None) -> int:
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     text = table(runs)
+    written = [out.with_suffix(".md"), out.with_suffix(".png")]
     if args.against is not None:
-        text += f"\nClip by clip against {args.against} (same clips, same noise):\n\n" + paired_table(runs, args.against)
+        diffs = paired_diffs(runs, args.against)
+        text += f"\nClip by clip against {args.against} (same clips, same noise):\n\n" + paired_table(diffs, args.against)
+        written.append(out.with_name(out.name + "_paired.png"))
+        plot_paired(diffs, args.against, written[-1])
     out.with_suffix(".md").write_text(text)
     plot(runs, out.with_suffix(".png"))
     print(text, end="")
-    print(f"wrote {out.with_suffix('.md')} and {out.with_suffix('.png')}")
+    print(f"wrote {', '.join(str(p) for p in written)}")
     return 0
 
 

@@ -48,5 +48,6 @@ def test_paired_table_compares_clip_by_clip(tmp_path, capsys):
     # diffs +0.02 +0.02 +0.01 -0.01: |sum| >= 0.04 for +-(2 + 2 + 1 +- 1): 6 of the 16 sign flips
     assert "| test | ours | naive | +0.010 | 3/4 | 0.375 | +0.000 | 0/4 |" in text
     assert "| test | naive | naive |" not in text
+    assert (tmp_path / "cmp_paired.png").stat().st_size > 0
     assert compare_evals.main([f"naive={a}", "--out", str(tmp_path / "c2"), "--against", "teacher"]) == 2
     assert "not one of the labels" in capsys.readouterr().err
