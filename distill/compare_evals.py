@@ -6,10 +6,10 @@ Each LABEL=DIR names a teacher_eval output folder; its default setting's summary
 the ground truth of the first run. Writes OUT.md (the table) and OUT.png (Sync-C and identity per model and
 split, and each as a share of the first run's, the reference the ship bars are stated against).
 
-`--against LABEL` adds a paired table (and OUT_paired.png, the per-clip differences): every run renders the same clips from the same noise, so each other run
-is compared with LABEL clip by clip (mean difference, on how many clips it is higher, and the two-sided p of a
-sign-flip permutation test on the mean difference), which says whether a gap of a few hundredths is more than
-the spread between clips.
+`--against LABEL` adds a paired table and OUT_paired.png: every run renders the same clips from the same
+noise, so each other run is compared with LABEL clip by clip (mean difference, on how many clips it is higher,
+and the two-sided p of a sign-flip permutation test on the mean difference; the plot shows each clip's
+difference), which says whether a gap of a few hundredths is more than the spread between clips.
 """
 from __future__ import annotations
 

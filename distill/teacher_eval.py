@@ -114,6 +114,8 @@ def sweep_points(rows: list[dict[str, Any]], default: TeacherSampling, sweep: Sw
 
 def high_ids(data_dir: Path, n: int, skip: int = 0) -> list[str]:
     """Ids of high clips skip .. skip + n - 1 in manifest order."""
+    if n < 1 or skip < 0:
+        raise ValueError(f"--clips must be >= 1 and --skip >= 0, got {n} and {skip}")
     ids = [r["id"] for r in read_manifest(data_dir) if r["tier"] == "high"]
     if len(ids) < skip + n:
         raise ValueError(f"{data_dir} has {len(ids)} high clips; --skip {skip} --clips {n} needs {skip + n}")

@@ -25,6 +25,9 @@ def test_skip_leaves_out_the_first_high_clips_for_a_fresh_set(tmp_path):
     assert high_ids(tmp_path, 2, skip=2) == ["c3", "c5"]  # disjoint from the first two: moderate clips never count
     with pytest.raises(ValueError, match="has 4 high clips"):
         high_ids(tmp_path, 2, skip=3)  # never a silently smaller set
+    for n, skip in ((0, 0), (1, -1)):
+        with pytest.raises(ValueError, match="--clips must be >= 1"):
+            high_ids(tmp_path, n, skip)
     assert cli(["--data", str(tmp_path), "--out", str(tmp_path / "out"), "--clips", "2", "--skip", "3"]) == 2
 
 
