@@ -58,6 +58,7 @@ class TeacherEvalConfig:
     checkpoint: Path = DEFAULT_CHECKPOINT
     experts: Path = DEFAULT_DIR
     seed: int = 0  # one noise seed for every setting: common random numbers make the sweep a paired comparison
+    audio_boost: float = 0.0  # token students: one more pass of audio guidance (generator.Guidance)
     threads: int = 2
 
 
@@ -139,6 +140,7 @@ def render_setting(
     out_dir: Path,
     seed: int = 0,
     progress: Callable[[], None] | None = None,
+    audio_boost: float = 0.0,
 ) -> RenderStats:
     """Render every clip to `out_dir/<id>.mp4` (with its audio); count NFE at the denoiser and time each window."""
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -148,7 +150,8 @@ def render_setting(
         stats.nfe += args[0].shape[0]  # x (3B, F, C, h, w): one row per guidance branch
 
     cfg = model.cfg
-    stream = StreamConfig(steps=sampling.steps, s_ref=sampling.s_ref, s_audio=sampling.s_audio, adaptive=False, vad=False, seed=seed)
+    stream = StreamConfig(steps=sampling.steps, s_ref=sampling.s_ref, s_audio=sampling.s_audio, audio_boost=audio_boost,
+                          adaptive=False, vad=False, seed=seed)
     handle = model.model.register_forward_hook(count)
     try:
         for clip in clips:
@@ -305,7 +308,7 @@ def main(cfg: TeacherEvalConfig) -> tuple[dict[str, Any], list[Path]]:
                 bar.set_postfix_str(f"{data_dir.name} {s.name}")
                 sampling = TeacherSampling(steps=cfg.steps, method=cfg.method, s_ref=s.s_ref, s_audio=s.s_audio)
                 stats = render_setting(model, clips, sampling, cfg.out / "videos" / data_dir.name / s.folder,
-                                       cfg.seed, lambda: bar.update(1))
+                                       cfg.seed, lambda: bar.update(1), cfg.audio_boost)
                 report, _ = score_videos(stats.paths, experts, ScoreConfig(ground_truth=data_dir, window_stride=stride))
                 split["settings"].append(setting_row(s, stats, report, mcfg))
                 doc["wall_s"] = time.time() - t0
@@ -329,11 +332,13 @@ def parse_args(argv: list[str] | None = None) -> TeacherEvalConfig:
     p.add_argument("--center", type=float, nargs=2, metavar=("S_REF", "S_AUDIO"), default=None,
                    help="scales of the default row, held by the sweeps (default: the teacher's 1.5 2.5)")
     p.add_argument("--seed", type=int, default=d.seed)
+    p.add_argument("--audio-boost", type=float, default=d.audio_boost,
+                   help="token students: one more pass of audio guidance on their output (0: one pass)")
     p.add_argument("--threads", type=int, default=d.threads)
     a = p.parse_args(argv)
     return TeacherEvalConfig(data=tuple(a.data), out=a.out, clips=a.clips, skip=a.skip, steps=a.steps, method=a.method,
                              s_audio=tuple(a.s_audio), s_ref=tuple(a.s_ref), center=tuple(a.center) if a.center else None, checkpoint=a.checkpoint, experts=a.experts,
-                             seed=a.seed, threads=a.threads)
+                             seed=a.seed, threads=a.threads, audio_boost=a.audio_boost)
 
 
 def cli(argv: list[str] | None = None) -> int:

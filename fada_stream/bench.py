@@ -155,7 +155,8 @@ async def soak(session: AvatarSession, seconds: float, window_s: float = 60.0) -
 
 
 async def run(args: argparse.Namespace) -> dict:
-    cfg = StreamConfig(steps=args.steps, s_ref=args.s_ref, s_audio=args.s_audio, adaptive=not args.fixed_steps)
+    cfg = StreamConfig(steps=args.steps, s_ref=args.s_ref, s_audio=args.s_audio, audio_boost=args.audio_boost,
+                       adaptive=not args.fixed_steps)
     speech = sample_speech(args.seconds)
     async with AvatarSession(checkpoint=args.checkpoint, device=args.device, sampler=args.sampler, backend=args.backend, paced=False, config=cfg,
                              output_sample_rate=16000) as s:
@@ -212,6 +213,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--fixed-steps", action="store_true", help="turn the adaptive step controller off")
     p.add_argument("--s-ref", type=float, default=d.s_ref, help="default: the model's own (teacher 1, a student its tuned scale)")
     p.add_argument("--s-audio", type=float, default=d.s_audio, help="default: the model's own")
+    p.add_argument("--audio-boost", type=float, default=d.audio_boost, help="token students: one more pass of audio guidance")
     p.add_argument("--seconds", type=float, default=20.0, help="speech pushed in the throughput run")
     p.add_argument("--onsets", type=int, default=3, help="utterances timed in the latency run")
     p.add_argument("--idle", type=float, default=1.5, help="idle seconds before each timed utterance")

@@ -27,6 +27,7 @@ DEFAULT_CHECKPOINT = Path(__file__).parent / "assets" / "teacher"
 BUNDLED_STUDENT = Path(__file__).parent / "assets" / "student"
 log = logging.getLogger(__name__)
 GUIDANCE_RANGE = (0.0, 8.0)  # accepted guidance scales; the teacher was trained for roughly 1-6
+BOOST_RANGE = (0.0, 4.0)  # accepted audio_boost: measured up to 1 (docs/distillation.md)
 
 
 class Cancelled(Exception):
@@ -37,12 +38,19 @@ class Cancelled(Exception):
 class Guidance:
     s_ref: float = 1.0
     s_audio: float = 1.0
+    # Token students only: one more pass without the audio, and v + audio_boost * (v - v_no_audio). The student's
+    # learned guidance extrapolates less to out-of-style references than real CFG does (docs/distillation.md,
+    # "Fresh clips"); 0 keeps one pass. The teacher and naive students already guide the audio with real CFG.
+    audio_boost: float = 0.0
 
     def __post_init__(self) -> None:
         for name in ("s_ref", "s_audio"):
             v = getattr(self, name)
             if not isinstance(v, (int, float)) or not GUIDANCE_RANGE[0] <= v <= GUIDANCE_RANGE[1]:
                 raise ValueError(f"{name} must be a number in [{GUIDANCE_RANGE[0]}, {GUIDANCE_RANGE[1]}], got {v!r}")
+        b = self.audio_boost
+        if not isinstance(b, (int, float)) or not 0.0 <= b <= BOOST_RANGE[1]:
+            raise ValueError(f"audio_boost must be a number in [0, {BOOST_RANGE[1]}], got {b!r}")
 
 
 class WindowModel(Protocol):
@@ -137,13 +145,27 @@ class StudentModel(TeacherModel):
         self.default_guidance = Guidance(cfg.s_ref, cfg.s_audio) if cfg.tokens else TeacherModel.default_guidance
 
     def passes(self, guidance: Guidance) -> int:
-        return 1 if self.student_cfg.tokens else cfg_passes(guidance.s_ref, guidance.s_audio)
+        if not self.student_cfg.tokens:
+            return cfg_passes(guidance.s_ref, guidance.s_audio)
+        return 2 if guidance.audio_boost > 0 else 1
 
     def _model_fn(self, guidance: Guidance, **cond: torch.Tensor | None):
         if not self.student_cfg.tokens:
             return super()._model_fn(guidance, **cond)
         scales = torch.tensor([[guidance.s_ref, guidance.s_audio]], device=self.device)  # (1, 2)
-        return lambda x, t: self.model(x, t, scales=scales.expand(x.shape[0], 2), **cond)
+        if guidance.audio_boost <= 0:
+            return lambda x, t: self.model(x, t, scales=scales.expand(x.shape[0], 2), **cond)
+        boost = guidance.audio_boost
+        pair = {k: (torch.cat([v, v]) if isinstance(v, torch.Tensor) else v) for k, v in cond.items()}  # (2B, ...)
+
+        def boosted(x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+            b = x.shape[0]
+            drop = torch.arange(2 * b, device=x.device) >= b  # (2B,): the second half without audio
+            v = self.model(torch.cat([x, x]), torch.cat([t, t]), scales=scales.expand(2 * b, 2), drop_audio=drop, **pair)
+            full, silent = v.chunk(2)  # (B, F, C, h, w) each
+            return full + boost * (full - silent)
+
+        return boosted
 
 
 _LOAD_LOCK = threading.Lock()

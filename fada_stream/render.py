@@ -33,6 +33,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--method", choices=sorted(SAMPLERS), default=d.method)
     p.add_argument("--s-ref", type=float, default=d.s_ref)
     p.add_argument("--s-audio", type=float, default=d.s_audio)
+    p.add_argument("--audio-boost", type=float, default=0.0,
+                   help="token students: one more pass of audio guidance on their output (0: one pass)")
     p.add_argument("--seed", type=int, default=0)
     args = p.parse_args(argv)
 
@@ -48,7 +50,8 @@ def main(argv: list[str] | None = None) -> int:
         cfg = model.cfg
         audio = read_audio(args.audio, cfg.audio.sample_rate)  # (N,)
         ref_img = load_reference(args.reference, cfg.ae.image_size)  # (S, S, 3)
-        stream = StreamConfig(steps=args.steps, s_ref=args.s_ref, s_audio=args.s_audio, adaptive=False, vad=False, seed=args.seed)
+        stream = StreamConfig(steps=args.steps, s_ref=args.s_ref, s_audio=args.s_audio, audio_boost=args.audio_boost, adaptive=False,
+                              vad=False, seed=args.seed)
     except (CheckpointError, MediaError, ReferenceError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
@@ -57,7 +60,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     n_frames = math.ceil(len(audio) / (cfg.audio.sample_rate // cfg.fps))
     n_windows = window_count(n_frames, cfg.dit.frames, cfg.dit.motion_frames)
-    nfe = (model.steps or stream.steps) * model.passes(Guidance(stream.s_ref, stream.s_audio))
+    nfe = (model.steps or stream.steps) * model.passes(Guidance(stream.s_ref, stream.s_audio, stream.audio_boost))
     with tqdm(total=n_windows, desc=f"{model.name}: {n_windows} windows x {nfe} NFE", unit="window") as bar:
         frames, _ = render_offline(model, ref_img, audio, cfg.audio.sample_rate, stream, bar.update)  # (T, H, W, 3)
     write_mp4(args.out, frames, audio, fps=cfg.fps, sample_rate=cfg.audio.sample_rate)

@@ -70,7 +70,7 @@ class AvatarSession:
         self._backend = backend
         self.paced = paced
         self.config = config or StreamConfig()
-        Guidance(*(1.0 if v is None else v for v in (self.config.s_ref, self.config.s_audio)))  # validate early
+        Guidance(*(1.0 if v is None else v for v in (self.config.s_ref, self.config.s_audio)), self.config.audio_boost)  # validate early
         self._out_rate = output_sample_rate
         self._model: WindowModel | None = None
         self._sched: StreamScheduler | None = None
@@ -199,7 +199,7 @@ class AvatarSession:
         with self._cond:
             sched = self._require()
             g = Guidance(sched.guidance.s_ref if s_ref is None else float(s_ref),
-                         sched.guidance.s_audio if s_audio is None else float(s_audio))
+                         sched.guidance.s_audio if s_audio is None else float(s_audio), sched.guidance.audio_boost)
             sched.set_guidance(g)
 
     @property

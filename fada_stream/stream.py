@@ -49,6 +49,7 @@ class StreamConfig:
     # single pass per step, sampling.cfg_passes), the tuned scales a distilled student was evaluated at.
     s_ref: float | None = None
     s_audio: float | None = None
+    audio_boost: float = 0.0  # token students: one more pass of audio guidance on their output (generator.Guidance)
     adaptive: bool = True
     budget: float = 0.75  # share of a window's playback time its generation may take before steps drop
     vad: bool = True  # gate the model's audio with webrtcvad (noise between words keeps the mouth still)
@@ -108,7 +109,8 @@ class StreamScheduler:
         self.lookahead = mc.audio.lookahead_samples
         self.ref = model.encode_reference(reference)  # (C, h, w)
         d = model.default_guidance
-        self.guidance = Guidance(d.s_ref if cfg.s_ref is None else cfg.s_ref, d.s_audio if cfg.s_audio is None else cfg.s_audio)
+        self.guidance = Guidance(d.s_ref if cfg.s_ref is None else cfg.s_ref, d.s_audio if cfg.s_audio is None else cfg.s_audio,
+                                 cfg.audio_boost)
         self.steps = model.steps or cfg.steps  # a student's K is fixed
         self.out_rate = out_rate
         self.gen = torch.Generator().manual_seed(cfg.seed)

@@ -4,6 +4,7 @@ import json
 
 import numpy as np
 import pytest
+import torch
 
 from fada_stream.checkpoint import CheckpointError
 from fada_stream.generator import BUNDLED_STUDENT, DEFAULT_CHECKPOINT, StudentModel, TeacherModel, bundled_checkpoint, load_window_model
@@ -41,3 +42,50 @@ def test_the_bundled_students_lips_follow_the_speech_it_is_given():
     given = output_sync(frames, audio)
     other = output_sync(frames, np.roll(audio, len(audio) // 2))  # the same speech, two seconds out of step
     assert abs(given["av_offset_frames"]) <= 1 and given["sync_c"] > other["sync_c"] + 0.05, (given, other)
+
+
+def test_audio_boost_is_one_more_pass_of_audio_guidance_on_a_token_student():
+    from fada_stream.generator import Guidance
+    from fada_stream.model.config import StudentConfig
+
+    calls = []
+
+    def fake(x, t, scales=None, drop_audio=None, **cond):  # a velocity that depends on the audio flag and the scales
+        calls.append((x.shape[0], None if drop_audio is None else drop_audio.tolist()))
+        v = x * scales[:, :1, None, None, None] + cond["ref"][:, None]  # (B, F, C, h, w)
+        return v if drop_audio is None else v - 2.0 * (~drop_audio).float()[:, None, None, None, None]
+
+    student = StudentModel(fake, None, StudentConfig(), torch.device("cpu"), audio_encoder=lambda m: m)
+    x, t, ref = torch.randn(1, 3, 4, 2, 2), torch.tensor([0.5]), torch.randn(1, 4, 2, 2)
+    plain = student._model_fn(Guidance(1.5, 2.5), ref=ref)(x, t)
+    assert student.passes(Guidance(1.5, 2.5)) == 1 and calls == [(1, None)]  # no boost: one pass, no audio flag
+    boosted = student._model_fn(Guidance(1.5, 2.5, audio_boost=0.5), ref=ref)(x, t)
+    assert student.passes(Guidance(1.5, 2.5, audio_boost=0.5)) == 2 and calls[-1] == (2, [False, True])  # one batched call
+    full, silent = 1.5 * x + ref[:, None] - 2.0, 1.5 * x + ref[:, None]
+    torch.testing.assert_close(boosted, full + 0.5 * (full - silent))
+    torch.testing.assert_close(plain, 1.5 * x + ref[:, None])
+    for bad in (-0.1, 4.5, float("nan"), "1"):
+        with pytest.raises(ValueError, match="audio_boost"):
+            Guidance(1.5, 2.5, audio_boost=bad)
+
+
+def test_audio_boost_reaches_the_sampler_and_survives_a_change_of_scales():
+    import asyncio
+
+    from fada_stream.session import AvatarSession
+
+    model = load_window_model(None, "cpu", backend="torch")
+    audio = np.zeros(16000, dtype=np.float32)
+    one, _ = render_offline(model, load_reference(None, 128), audio, 16000, StreamConfig(seed=3))
+    two, _ = render_offline(model, load_reference(None, 128), audio, 16000, StreamConfig(seed=3, audio_boost=1.0))
+    assert one.shape == two.shape and not np.array_equal(one, two)  # the boost changed the samples
+    with pytest.raises(ValueError, match="audio_boost"):
+        AvatarSession(config=StreamConfig(audio_boost=-1.0))
+
+    async def run():
+        async with AvatarSession(config=StreamConfig(audio_boost=0.5, idle=False), paced=False, backend="torch") as s:
+            assert s.guidance.audio_boost == 0.5 and s.stats()["nfe_per_window"] == 2 * 2  # K = 2 steps x 2 passes
+            s.set_guidance(s_audio=3.0)
+            assert s.guidance.s_audio == 3.0 and s.guidance.audio_boost == 0.5
+
+    asyncio.run(run())
