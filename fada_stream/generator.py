@@ -40,7 +40,7 @@ class Guidance:
     s_audio: float = 1.0
     # Token students only: one more pass without the audio, and v + audio_boost * (v - v_no_audio). The student's
     # learned guidance extrapolates less to out-of-style references than real CFG does (docs/distillation.md,
-    # "Fresh clips"); 0 keeps one pass. The teacher and naive students already guide the audio with real CFG.
+    # "Audio boost"); 0 keeps one pass. The teacher and naive students already guide the audio with real CFG.
     audio_boost: float = 0.0
 
     def __post_init__(self) -> None:
@@ -49,8 +49,8 @@ class Guidance:
             if not isinstance(v, (int, float)) or not GUIDANCE_RANGE[0] <= v <= GUIDANCE_RANGE[1]:
                 raise ValueError(f"{name} must be a number in [{GUIDANCE_RANGE[0]}, {GUIDANCE_RANGE[1]}], got {v!r}")
         b = self.audio_boost
-        if not isinstance(b, (int, float)) or not 0.0 <= b <= BOOST_RANGE[1]:
-            raise ValueError(f"audio_boost must be a number in [0, {BOOST_RANGE[1]}], got {b!r}")
+        if not isinstance(b, (int, float)) or not BOOST_RANGE[0] <= b <= BOOST_RANGE[1]:
+            raise ValueError(f"audio_boost must be a number in [{BOOST_RANGE[0]}, {BOOST_RANGE[1]}], got {b!r}")
 
 
 class WindowModel(Protocol):
