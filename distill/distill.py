@@ -73,6 +73,7 @@ class DistillConfig:
     alpha: float = 0.25  # share of the ground-truth term relative to the teacher term (adaptive weight)
     moderate_share: float = 0.5  # of each batch, when mixed
     restyle: float = 0.0  # share of windows drawn from a recoloured copy of the data (distill/data/restyle.py)
+    restyle_shape: bool = False  # the restyled copy also stretched, shifted and textured per identity
     substeps: int = 4  # teacher Euler steps per student interval: the teacher's trajectory resolution
     s_ref_min: float = 1.0
     s_ref_max: float = 2.0
@@ -100,9 +101,11 @@ def student_config(cfg: DistillConfig, model_cfg) -> StudentConfig:
                          s_ref_range=(cfg.s_ref_min, cfg.s_ref_max), s_audio_range=(cfg.s_audio_min, cfg.s_audio_max))
 
 
-def windows(cache_arg: str, tier: str, codec, mc, out: Path, d, seed: int, restyle: float = 0.0) -> tuple[Subset, Subset]:
+def windows(cache_arg: str, tier: str, codec, mc, out: Path, d, seed: int, restyle: float = 0.0,
+            restyle_shape: bool = False) -> tuple[Subset, Subset]:
     """(train, held-out) window subsets of one tier, as latents; with `restyle` > 0 that share of the
-    training windows comes from a copy in one random look per identity (the held-out ones never do)."""
+    training windows comes from a copy in one random look (and with `restyle_shape`, shape) per identity
+    (the held-out ones never do)."""
     cache = resolve_cache(cache_arg, out, tier, d)
     if cache.tier != tier:
         raise ValueError(f"{cache_arg}: expected a {tier!r} cache, got tier {cache.tier!r}")
@@ -111,7 +114,8 @@ def windows(cache_arg: str, tier: str, codec, mc, out: Path, d, seed: int, resty
     alt = {}
     if restyle > 0:
         # The looks depend on the seed only (not the rank): every DDP rank sees the same restyled corpus.
-        frames, references = restyle_cache_frames(cache.frames, cache.references, cache.frame_start, cache.clip_identity, seed=1234)
+        frames, references = restyle_cache_frames(cache.frames, cache.references, cache.frame_start, cache.clip_identity,
+                                                  seed=1234, shape=restyle_shape)
         alt = dict(alt_latents=encode_all(codec, frames, d.device, desc=f"encoding restyled {tier} frames"),
                    alt_ref_latents=encode_all(codec, references, d.device), p_alt=restyle)
         del frames, references
@@ -213,17 +217,19 @@ def main(cfg: DistillConfig) -> Path:
     scfg = student_config(cfg, mc)
     if not 0.0 <= cfg.restyle <= 1.0:
         raise ValueError(f"--restyle is a share in [0, 1], got {cfg.restyle}")
+    if cfg.restyle_shape and not cfg.restyle:
+        raise ValueError("--restyle-shape shapes the restyled copy: give --restyle P > 0 too")
     if cfg.method != "trajectory" and not cfg.tokens:
         raise ValueError(f"--method {cfg.method} trains token students only (the naive baseline uses the teacher's trajectory)")
     if cfg.method == "progressive" and not cfg.init:
         raise ValueError("--method progressive distils the --init student (a 2K-step one): give --init DIR")
     if cfg.method == "consistency" and (cfg.cd_grid < 1 or cfg.cd_grid % cfg.steps):
         raise ValueError(f"--cd-grid must be a multiple of --steps {cfg.steps} (its times are the student's), got {cfg.cd_grid}")
-    high_train, high_held = windows(cfg.data, "high", codec, mc, out, d, cfg.seed + d.rank, cfg.restyle)
+    high_train, high_held = windows(cfg.data, "high", codec, mc, out, d, cfg.seed + d.rank, cfg.restyle, cfg.restyle_shape)
     n_mod = round(cfg.batch * cfg.moderate_share) if cfg.mixed else 0
     loaders = [endless(high_train, cfg.batch - n_mod, cfg, d, 1)]
     if n_mod:
-        mod_train, _ = windows(cfg.moderate or cfg.data, "moderate", codec, mc, out, d, cfg.seed + d.rank, cfg.restyle)
+        mod_train, _ = windows(cfg.moderate or cfg.data, "moderate", codec, mc, out, d, cfg.seed + d.rank, cfg.restyle, cfg.restyle_shape)
         loaders.append(endless(mod_train, n_mod, cfg, d, 2))
     held_idx = list(range(len(high_held)))[:: max(1, len(high_held) // cfg.eval_windows)][: cfg.eval_windows]
     eval_batch = to_device(default_collate([high_held[i] for i in held_idx]), d.device)

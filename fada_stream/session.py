@@ -194,12 +194,15 @@ class AvatarSession:
             self._cond.notify_all()
         self._ready.set()
 
-    def set_guidance(self, s_ref: float | None = None, s_audio: float | None = None) -> None:
-        """Change the guidance scales from the next window on (ValueError outside [0, 8])."""
+    def set_guidance(self, s_ref: float | None = None, s_audio: float | None = None,
+                     audio_boost: float | None = None) -> None:
+        """Change the guidance from the next window on; None keeps a value. ValueError for scales outside
+        [0, 8] or a boost outside [0, 4] (a token student's extra audio pass; the teacher ignores it)."""
         with self._cond:
             sched = self._require()
-            g = Guidance(sched.guidance.s_ref if s_ref is None else float(s_ref),
-                         sched.guidance.s_audio if s_audio is None else float(s_audio), sched.guidance.audio_boost)
+            old = sched.guidance
+            g = Guidance(old.s_ref if s_ref is None else float(s_ref), old.s_audio if s_audio is None else float(s_audio),
+                         old.audio_boost if audio_boost is None else float(audio_boost))
             sched.set_guidance(g)
 
     @property
@@ -276,13 +279,15 @@ class AvatarSession:
 
     def stats(self) -> dict:
         """Generation figures over recent windows: fps, rtf, window_ms_p50/p95, steps, nfe_per_window,
-        queued_frames, queued_audio_s, frames (played), stalls, sampler, backend, s_ref, s_audio; also after aclose()."""
+        queued_frames, queued_audio_s, frames (played), stalls, sampler, backend, s_ref, s_audio, audio_boost;
+        also after aclose()."""
         if self._sched is None:
             raise RuntimeError("call `await session.start()` (or use `async with`) first")
         with self._cond:
             sched = self._sched  # still readable after aclose(): the last figures
             d = sched.stats()
-            d.update(stalls=self._stalls, s_ref=sched.guidance.s_ref, s_audio=sched.guidance.s_audio)
+            g = sched.guidance
+            d.update(stalls=self._stalls, s_ref=g.s_ref, s_audio=g.s_audio, audio_boost=g.audio_boost)
         return d
 
     @property

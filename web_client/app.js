@@ -27,7 +27,7 @@ function send(msg) {
 
 function setConnected(connected) {
   $("connect").disabled = connected;
-  for (const id of ["disconnect", "interrupt", "play-sample", "play-file", "reference", "s_ref", "s_audio"]) {
+  for (const id of ["disconnect", "interrupt", "play-sample", "play-file", "reference", "s_ref", "s_audio", "audio_boost"]) {
     $(id).disabled = !connected;
   }
 }
@@ -106,7 +106,7 @@ function onMessage(msg) {
     case "hello": {
       const select = $("sample");
       select.replaceChildren(...msg.samples.map((name) => new Option(name, name)));
-      for (const key of ["s_ref", "s_audio"]) {
+      for (const key of ["s_ref", "s_audio", "audio_boost"]) {
         if (msg.guidance[key] !== undefined) $(key).value = msg.guidance[key];
         $(key).nextElementSibling.textContent = $(key).value;
       }
@@ -173,7 +173,7 @@ $("reference").onchange = async (e) => {
   const file = e.target.files[0];
   if (file) send({ type: "reference", image: await readAsDataURL(file) });
 };
-for (const key of ["s_ref", "s_audio"]) {
+for (const key of ["s_ref", "s_audio", "audio_boost"]) {
   $(key).oninput = () => { $(key).nextElementSibling.textContent = $(key).value; };
   $(key).onchange = () => send({ type: "guidance", [key]: Number($(key).value) });
 }

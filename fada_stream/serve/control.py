@@ -2,7 +2,8 @@
 
 client -> server                                  server -> client
   {"type": "interrupt"}                             {"type": "hello", "samples": [...], "guidance": {...}, "fps": 25}
-  {"type": "guidance", "s_ref": f, "s_audio": f}    {"type": "stats", ...}           once a second
+  {"type": "guidance", "s_ref": f, "s_audio": f,    {"type": "stats", ...}           once a second
+   "audio_boost": f}  (any of the three)
   {"type": "reference", "image": "<base64>"}        {"type": "event", "name": "playback_started" | "playback_finished", ...}
   {"type": "sample", "name": "<listed sample>"}     {"type": "error", "message": "..."}
   {"type": "audio", "data": "<base64 file>"}        {"type": "ack", "of": "<type>", ...} after each command that succeeded
@@ -50,6 +51,7 @@ class Interrupt:
 class Guidance:
     s_ref: float | None
     s_audio: float | None
+    audio_boost: float | None = None
 
 
 @dataclass(frozen=True)
@@ -77,7 +79,7 @@ Command = Union[Interrupt, Guidance, Reference, Sample, Audio, Mirror]
 # type -> (required fields, optional fields)
 _FIELDS: dict[str, tuple[set[str], set[str]]] = {
     "interrupt": (set(), set()),
-    "guidance": (set(), {"s_ref", "s_audio"}),
+    "guidance": (set(), {"s_ref", "s_audio", "audio_boost"}),
     "reference": ({"image"}, set()),
     "sample": ({"name"}, set()),
     "audio": ({"data"}, set()),
@@ -129,9 +131,9 @@ def parse_command(text: str) -> Command:
     if kind == "interrupt":
         return Interrupt()
     if kind == "guidance":
-        g = Guidance(_number(msg, "s_ref"), _number(msg, "s_audio"))
-        if g.s_ref is None and g.s_audio is None:
-            raise ControlError("guidance: give s_ref, s_audio or both")
+        g = Guidance(_number(msg, "s_ref"), _number(msg, "s_audio"), _number(msg, "audio_boost"))
+        if g.s_ref is None and g.s_audio is None and g.audio_boost is None:
+            raise ControlError("guidance: give s_ref, s_audio, audio_boost or several")
         return g
     if kind == "reference":
         return Reference(_base64(msg, "image"))

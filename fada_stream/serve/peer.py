@@ -25,6 +25,7 @@ from fada_stream.serve.tracks import AUDIO_RATE, MediaClock, SessionAudioTrack, 
 
 log = logging.getLogger(__name__)
 
+GUIDANCE_KEYS = ("s_ref", "s_audio", "audio_boost")  # control.Guidance's fields, as the session's stats name them
 EVENT_QUEUE = 64  # events kept for a control socket that is slow or not yet open
 CONNECT_TIMEOUT_S = 30.0  # a peer whose ICE never completes is closed, freeing its session slot
 # A receiving browser sends RTCP receiver reports about every second (aiortc every 0.5-1.5 s), so
@@ -45,7 +46,8 @@ class Session(Protocol):
     async def push_audio(self, pcm: Any, sample_rate: int) -> None: ...
     async def flush(self) -> None: ...
     def clear_buffer(self) -> None: ...
-    def set_guidance(self, s_ref: float | None = None, s_audio: float | None = None) -> None: ...
+    def set_guidance(self, s_ref: float | None = None, s_audio: float | None = None,
+                     audio_boost: float | None = None) -> None: ...
     async def set_reference(self, image: Any) -> None: ...
     def stats(self) -> dict[str, Any]: ...
     def __aiter__(self) -> Any: ...
@@ -66,7 +68,7 @@ class Peer:
         self.samples = bundled_samples()
         self.mirror = True
         self.speaking = False  # between the first AudioFrame of an utterance and its SegmentEnd
-        self.guidance = {k: v for k, v in session.stats().items() if k in ("s_ref", "s_audio")}
+        self.guidance = {k: v for k, v in session.stats().items() if k in GUIDANCE_KEYS}
         self.websocket: web.WebSocketResponse | None = None  # the control socket, while one is open
         self._on_close = on_close
         self._tasks: set[asyncio.Task] = set()
@@ -204,8 +206,9 @@ class Peer:
             self._interrupt()
             return {"type": "ack", "of": "interrupt"}
         if isinstance(cmd, control.Guidance):
-            self.session.set_guidance(s_ref=cmd.s_ref, s_audio=cmd.s_audio)
-            self.guidance.update({k: v for k, v in (("s_ref", cmd.s_ref), ("s_audio", cmd.s_audio)) if v is not None})
+            given = {k: v for k in GUIDANCE_KEYS if (v := getattr(cmd, k)) is not None}
+            self.session.set_guidance(**given)
+            self.guidance.update(given)
             return {"type": "ack", "of": "guidance", "guidance": self.guidance}
         if isinstance(cmd, control.Reference):
             await self.session.set_reference(cmd.image)

@@ -87,5 +87,10 @@ def test_audio_boost_reaches_the_sampler_and_survives_a_change_of_scales():
             assert s.guidance.audio_boost == 0.5 and s.stats()["nfe_per_window"] == 2 * 2  # K = 2 steps x 2 passes
             s.set_guidance(s_audio=3.0)
             assert s.guidance.s_audio == 3.0 and s.guidance.audio_boost == 0.5
+            s.set_guidance(audio_boost=0.0)  # switched off at run time: back to one pass per step
+            assert s.stats()["audio_boost"] == 0.0 and s.stats()["nfe_per_window"] == 2 and s.guidance.s_audio == 3.0
+            with pytest.raises(ValueError, match="audio_boost"):
+                s.set_guidance(s_ref=1.0, audio_boost=5.0)
+            assert s.guidance.s_ref != 1.0 and s.guidance.audio_boost == 0.0  # a refused change changes nothing
 
     asyncio.run(run())

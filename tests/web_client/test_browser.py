@@ -1,4 +1,5 @@
-"""The browser demo in headless Chromium against the real server: the avatar plays, samples and the microphone drive it."""
+"""The browser demo in headless Chromium against the real server: the avatar plays, samples and the microphone drive it,
+the guidance controls reach the session."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -57,6 +58,11 @@ async def test_sample_mode_plays_the_avatar_and_a_bundled_sample(browser, url):
                                  timeout=5_000)
     frames = await page.eval_on_selector("#avatar", "v => v.getVideoPlaybackQuality().totalVideoFrames")
     await page.wait_for_function(PLAYING, arg=frames + 10, timeout=5_000)  # still decoding new frames
+    # The audio-boost slider reaches the session: the bundled student (2 steps) goes from 2 to 4 passes a window.
+    assert await page.text_content("#stats dd:nth-of-type(5)") == "2 x 2"
+    await page.eval_on_selector("#audio_boost", 'e => { e.value = "0.5"; e.dispatchEvent(new Event("change")); }')
+    await page.wait_for_function("() => document.querySelector('#stats dd:nth-of-type(5)').textContent === '2 x 4'",
+                                 timeout=5_000)
     await page.click("#disconnect")
     assert await page.text_content("#status") == "disconnected"
     assert errors == []

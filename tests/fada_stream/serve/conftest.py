@@ -32,7 +32,7 @@ class FakeSession:
         self.flushed = self.speaking = self.started = self.closed = False
         self.emitted = 0  # samples of the current utterance already emitted
         self.interrupted = False
-        self.guidance = {"s_ref": 2.0, "s_audio": 4.0}
+        self.guidance = {"s_ref": 2.0, "s_audio": 4.0, "audio_boost": 0.0}
         self.reference: bytes | None = None
         self.frames = 0
 
@@ -52,11 +52,12 @@ class FakeSession:
         self.pending = np.zeros(0, np.int16)
         self.interrupted = self.speaking
 
-    def set_guidance(self, s_ref=None, s_audio=None) -> None:
-        for k, v in (("s_ref", s_ref), ("s_audio", s_audio)):
-            if v is not None and not 0 <= v <= 8:
-                raise ValueError(f"{k} must lie in [0, 8], got {v}")
-        self.guidance.update({k: v for k, v in (("s_ref", s_ref), ("s_audio", s_audio)) if v is not None})
+    def set_guidance(self, s_ref=None, s_audio=None, audio_boost=None) -> None:
+        given = {k: v for k, v in (("s_ref", s_ref), ("s_audio", s_audio), ("audio_boost", audio_boost)) if v is not None}
+        for k, v in given.items():
+            if not 0 <= v <= (4 if k == "audio_boost" else 8):
+                raise ValueError(f"{k} out of range, got {v}")
+        self.guidance.update(given)
 
     async def set_reference(self, image) -> None:
         from PIL import Image

@@ -129,7 +129,7 @@ control_messages = st.one_of(
     json_values.map(json.dumps),
     st.builds(lambda kind, fields: json.dumps({"type": kind, **fields}),
               st.sampled_from(["interrupt", "guidance", "reference", "sample", "audio", "mirror", "other"]),
-              st.dictionaries(st.sampled_from(["s_ref", "s_audio", "image", "name", "data", "enabled", "x"]),
+              st.dictionaries(st.sampled_from(["s_ref", "s_audio", "audio_boost", "image", "name", "data", "enabled", "x"]),
                               json_values | st.binary(max_size=64).map(lambda b: base64.b64encode(b).decode()),
                               max_size=3)),
 )

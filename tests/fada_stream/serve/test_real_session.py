@@ -31,7 +31,7 @@ async def test_bundled_sample_through_the_real_session(serving, client):
         async with ws_connect(f"{server.ws_url}/ws/{client.session_id}") as ws:
             hello = json.loads(await ws.recv())
             assert hello["fps"] == 25 and hello["samples"], "no bundled samples in fada_stream/assets/samples"
-            assert set(hello["guidance"]) == {"s_ref", "s_audio"}
+            assert set(hello["guidance"]) == {"s_ref", "s_audio", "audio_boost"}
             while not {"audio", "video"} <= set(client.tracks):
                 await asyncio.sleep(0.05)
             video, audio = [], []

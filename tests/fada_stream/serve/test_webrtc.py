@@ -53,7 +53,7 @@ async def test_sample_plays_through_the_audio_track_with_events(server, client, 
     async with ws_connect(f"{server.ws_url}/ws/{client.session_id}") as ws:
         hello = json.loads(await ws.recv())
         assert hello["type"] == "hello" and hello["samples"] == ["hello.wav"] and hello["fps"] == 25
-        assert hello["guidance"] == {"s_ref": 2.0, "s_audio": 4.0}
+        assert hello["guidance"] == {"s_ref": 2.0, "s_audio": 4.0, "audio_boost": 0.0}
         audio = client.tracks["audio"]
         silence = [await asyncio.wait_for(audio.recv(), 10) for _ in range(10)]
         await ws.send(json.dumps({"type": "sample", "name": "hello.wav"}))
@@ -75,7 +75,9 @@ async def test_control_messages_interrupt_guidance_and_errors(server, client, wa
         reply = lambda: recv_until(ws, lambda m: m["type"] in ("ack", "error"))  # noqa: E731
 
         await ws.send(json.dumps({"type": "guidance", "s_ref": 3.5}))
-        assert (await reply())["guidance"] == {"s_ref": 3.5, "s_audio": 4.0}
+        assert (await reply())["guidance"] == {"s_ref": 3.5, "s_audio": 4.0, "audio_boost": 0.0}
+        await ws.send(json.dumps({"type": "guidance", "audio_boost": 0.5}))
+        assert (await reply())["guidance"] == {"s_ref": 3.5, "s_audio": 4.0, "audio_boost": 0.5}
         await ws.send(json.dumps({"type": "guidance", "s_ref": 1.0, "s_audio": 99}))
         assert (await reply())["type"] == "error" and session.guidance["s_audio"] == 4.0
 
