@@ -235,6 +235,8 @@ def test_second_stage_refuses_a_student_of_another_shape(teacher_dir, cache_file
         run(teacher_dir, cache_file, moderate_cache, tmp_path / "k2", init=str(first))
     with pytest.raises(ValueError, match="restyle"):
         run(teacher_dir, cache_file, moderate_cache, tmp_path / "bad", restyle=1.5)
+    with pytest.raises(ValueError, match="--restyle P > 0"):
+        run(teacher_dir, cache_file, moderate_cache, tmp_path / "bad", restyle_shape=True)  # shapes need a restyled copy
 
 
 def test_restyled_training_windows_leave_the_held_out_ones_plain(teacher_dir, cache_file, tmp_path):
@@ -248,3 +250,6 @@ def test_restyled_training_windows_leave_the_held_out_ones_plain(teacher_dir, ca
     for i in range(len(held)):
         torch.testing.assert_close(held[i]["x"], plain_held[i]["x"])  # evaluation stays on the corpus's own looks
     assert not torch.allclose(train[0]["x"], plain_train[0]["x"])  # every training window restyled at share 1
+    shaped, shaped_held = distill.windows(str(cache_file), "high", codec, mc, tmp_path, d, seed=0, restyle=1.0, restyle_shape=True)
+    torch.testing.assert_close(shaped_held[0]["x"], plain_held[0]["x"])
+    assert not torch.allclose(shaped[0]["x"], train[0]["x"])  # the same looks, now also reshaped
