@@ -2,7 +2,8 @@
 
     python -m distill.compare_evals --out docs/ablation_cpu teacher=out/teacher75 naive=out/ablation_cpu/naive ...
 
-Each LABEL=DIR names a teacher_eval output folder; its default setting's summary is one row per split, beside
+Each LABEL=DIR names a teacher_eval output folder (LABEL=DIR@SETTING one of its sweep's settings, e.g.
+"ours, s_audio 3.5=out/run@s_audio=3.5"); its default setting's summary is one row per split, beside
 the ground truth of the first run. Writes OUT.md (the table) and OUT.png (Sync-C and identity per model and
 split, and each as a share of the first run's, the reference the ship bars are stated against).
 
@@ -27,12 +28,12 @@ COLUMNS = (("NFE / window", "nfe_per_window", "{:.0f}"), ("Sync-C", "sync_c", "{
            ("seam jitter", "seam_jitter", "{:.2f}"), ("ms / window", "ms_per_window", "{:.0f}"))
 
 
-def load_run(directory: str | Path) -> dict[str, dict]:
-    """{split: {"model": summary + nfe/ms of the default setting, "ground_truth": summary}} of one teacher_eval folder."""
+def load_run(directory: str | Path, setting_name: str = "default") -> dict[str, dict]:
+    """{split: {"model": summary + nfe/ms of one setting, "ground_truth": summary}} of one teacher_eval folder."""
     doc = json.loads((Path(directory) / "teacher_eval.json").read_text())
     out = {}
     for split in doc["splits"]:
-        setting = next(s for s in split["settings"] if s["name"] == "default")
+        setting = next(s for s in split["settings"] if s["name"] == setting_name)
         row = {**setting["summary"], "nfe_per_window": setting["nfe_per_window"], "ms_per_window": setting["ms_per_window"]}
         clips = {Path(c["path"]).stem: c for c in setting.get("clips", []) if not c.get("error")}
         out[split["split"]] = {"model": row, "ground_truth": split["ground_truth"]["summary"], "clips": clips}
@@ -154,19 +155,26 @@ def plot(runs: dict[str, dict[str, dict]], path: Path) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m distill.compare_evals", description=__doc__.split("\n")[0])
-    p.add_argument("runs", nargs="+", metavar="LABEL=DIR", help="teacher_eval output folders, the reference first")
+    p.add_argument("runs", nargs="+", metavar="LABEL=DIR[@SETTING]",
+                   help="teacher_eval output folders (their default setting, or SETTING), the reference first")
     p.add_argument("--out", required=True, help="output stem: writes OUT.md and OUT.png (and OUT_paired.png with --against)")
     p.add_argument("--against", metavar="LABEL", help="add a clip-by-clip paired comparison of every run with this one")
     args = p.parse_args(argv)
     runs = {}
     for spec in args.runs:
-        label, sep, directory = spec.rpartition("=")  # labels may hold "=" ("K=2"), paths rarely do
+        head, at, setting = spec.rpartition("@")  # setting names hold "=" ("s_audio=3.5"): split them off first
+        if not at:
+            head, setting = spec, "default"
+        label, sep, directory = head.rpartition("=")  # labels may hold "=" ("K=2"), paths rarely do
         if not sep or not label:
-            print(f"error: {spec!r}: expected LABEL=DIR", file=sys.stderr)
+            print(f"error: {spec!r}: expected LABEL=DIR or LABEL=DIR@SETTING", file=sys.stderr)
             return 2
         try:
-            runs[label] = load_run(directory)
-        except (OSError, json.JSONDecodeError, KeyError, StopIteration) as e:
+            runs[label] = load_run(directory, setting)
+        except StopIteration:
+            print(f"error: {directory}: no setting {setting!r}", file=sys.stderr)
+            return 2
+        except (OSError, json.JSONDecodeError, KeyError) as e:
             print(f"error: {directory}: not a teacher_eval output ({e!r})", file=sys.stderr)
             return 2
     if args.against is not None and args.against not in runs:

@@ -8,12 +8,14 @@ guidance scales per window from the student's ranges, one interval of the studen
 and runs the teacher's guided flow from the window's noise to that interval (`distill/losses.py`).
 The student starts as a copy of the teacher (its CFG-token embedding or gates start at zero) and learns
 to take the interval in one step and one pass; on `high` windows the ground truth also supervises
-its last step. `--no-tokens` trains the naive student (teacher targets per guidance branch, no
-scales, sampled with 3-pass CFG); `--no-mixed` drops the moderate tier and the ground-truth term.
+its last step. `--tokens false` trains the naive student (teacher targets per guidance branch, no
+scales, sampled with 3-pass CFG); `--mixed false` drops the moderate tier and the ground-truth term.
 `--token-mode attn|both` puts the CFG tokens into attention instead of (or beside) adaLN;
 `--method progressive --init DIR` distils a 2K-step student folder instead of the teacher (one round of
 progressive distillation) and `--method consistency` trains by consistency distillation instead
-(docs/distillation.md compares the three).
+(docs/distillation.md compares the three). `--restyle P [--restyle-shape true]` draws a share of the
+windows from recoloured (and reshaped) identities; `--train-boost G` trains the student as it will run with
+`StreamConfig(audio_boost=G)` (two passes per step, one without the audio).
 
 Writes `<out>/student.{safetensors,json}` (EMA weights, StudentConfig, the command), the teacher's
 autoencoder beside it (so `<out>` is a checkpoint folder the runtime loads), `<out>/state.*` to
@@ -46,8 +48,9 @@ from distill.train_common import (
 )
 from distill.train_teacher import _seed_worker, encode_all, split_clips, to_device
 from fada_stream.checkpoint import save_checkpoint
+from fada_stream.generator import BOOST_RANGE
 from fada_stream.model import STUDENT_KIND, StudentConfig, StudentDiT, load_student, load_teacher
-from fada_stream.sampling import add_noise, get_ts
+from fada_stream.sampling import add_noise, boost_audio, get_ts
 
 log = logging.getLogger(__name__)
 
@@ -74,6 +77,9 @@ class DistillConfig:
     moderate_share: float = 0.5  # of each batch, when mixed
     restyle: float = 0.0  # share of windows drawn from a recoloured copy of the data (distill/data/restyle.py)
     restyle_shape: bool = False  # the restyled copy also stretched, shifted and textured per identity
+    # Boost-aware distillation: the student is trained as it will run with StreamConfig.audio_boost = train_boost
+    # (v + g (v - v_no_audio), two passes per step), so its own guidance and the real audio CFG on top share the work.
+    train_boost: float = 0.0
     substeps: int = 4  # teacher Euler steps per student interval: the teacher's trajectory resolution
     s_ref_min: float = 1.0
     s_ref_max: float = 2.0
@@ -195,16 +201,27 @@ def distill_losses(student, teacher, batch: dict, high: torch.Tensor, cfg: Disti
         t_in = float(ts[k])
         base_loss = lambda v: teacher_loss(v, x_in, x_next, t_in, float(ts[k + 1]), weight)  # noqa: E731
     t_k = torch.full((b,), t_in, device=dev)
+    main, x_main, t_main = {**cond, **extra}, x_in, t_k
+    boost = cfg.train_boost if scfg.tokens else 0.0
+    if boost:  # the same inputs again without the audio, stacked: (2B, ...)
+        silent = {**main, "drop_audio": torch.ones(b, dtype=torch.bool, device=dev)}
+        main = {key: _cat(v, silent[key]) for key, v in main.items()}
+        x_main, t_main = torch.cat([x_in, x_in]), torch.cat([t_k, t_k])
+    n = len(x_main)
+
+    def run_v(v: torch.Tensor) -> torch.Tensor:  # the student's (n, F, C, h, w) -> the velocity it steps with (B, ...)
+        return boost_audio(*v.chunk(2), boost) if boost else v
+
     if not cfg.mixed or not high.any():
-        return base_loss(student(x_in, t_k, **extra, **cond)), None  # student: (B, F, C, h, w)
+        return base_loss(run_v(student(x_main, t_main, **main))), None  # student: (B, F, C, h, w)
     # Ground truth supervises the last step of the unguided conditional velocity on high windows.
     t_last = float(ts[-2])
     eps = torch.randn(x0.shape, generator=gen, device=dev)
     xt = ((1.0 - t_last) * x0 + t_last * eps)[high]  # (Bh, F, C, h, w)
     sel = {key: v[high] for key, v in {**cond, **gt_extra}.items() if isinstance(v, torch.Tensor)}
-    both = {key: _cat(v, sel[key]) for key, v in {**cond, **extra}.items()}
-    v = student(torch.cat([x_in, xt]), torch.cat([t_k, torch.full((len(xt),), t_last, device=dev)]), **both)  # (B + Bh, ...)
-    return base_loss(v[:b]), gt_loss(v[b:], xt, x0[high], t_last, weight[high])
+    both = {key: _cat(v, sel[key]) for key, v in main.items()}
+    v = student(torch.cat([x_main, xt]), torch.cat([t_main, torch.full((len(xt),), t_last, device=dev)]), **both)  # (n + Bh, ...)
+    return base_loss(run_v(v[:n])), gt_loss(v[n:], xt, x0[high], t_last, weight[high])
 
 
 def main(cfg: DistillConfig) -> Path:
@@ -217,6 +234,9 @@ def main(cfg: DistillConfig) -> Path:
     scfg = student_config(cfg, mc)
     if not 0.0 <= cfg.restyle <= 1.0:
         raise ValueError(f"--restyle is a share in [0, 1], got {cfg.restyle}")
+    if cfg.train_boost and (not cfg.tokens or cfg.method != "trajectory" or not 0.0 < cfg.train_boost <= BOOST_RANGE[1]):
+        raise ValueError(f"--train-boost is for token students distilled by the trajectory method, in (0, {BOOST_RANGE[1]}]; "
+                         f"got {cfg.train_boost} (tokens {cfg.tokens}, method {cfg.method})")
     if cfg.restyle_shape and not cfg.restyle:
         raise ValueError("--restyle-shape shapes the restyled copy: give --restyle P > 0 too")
     if cfg.method != "trajectory" and not cfg.tokens:

@@ -21,7 +21,7 @@ import torch
 from fada_stream.checkpoint import CheckpointError
 from fada_stream.model import ModelConfig, StudentConfig, StudentDiT, load_student, load_teacher
 from fada_stream.model.autoencoder import LatentCodec, images_to_unit, unit_to_images
-from fada_stream.sampling import SAMPLERS, cfg_passes, get_ts, multi_cfg
+from fada_stream.sampling import SAMPLERS, boost_audio, cfg_passes, get_ts, multi_cfg
 
 DEFAULT_CHECKPOINT = Path(__file__).parent / "assets" / "teacher"
 BUNDLED_STUDENT = Path(__file__).parent / "assets" / "student"
@@ -162,8 +162,7 @@ class StudentModel(TeacherModel):
             b = x.shape[0]
             drop = torch.arange(2 * b, device=x.device) >= b  # (2B,): the second half without audio
             v = self.model(torch.cat([x, x]), torch.cat([t, t]), scales=scales.expand(2 * b, 2), drop_audio=drop, **pair)
-            full, silent = v.chunk(2)  # (B, F, C, h, w) each
-            return full + boost * (full - silent)
+            return boost_audio(*v.chunk(2), boost)  # halves (B, F, C, h, w): with and without the audio
 
         return boosted
 

@@ -104,6 +104,12 @@ def combine_multi_cfg(v_uncond: torch.Tensor, v_ref: torch.Tensor, v_full: torch
     return multi_cfg_combine(v_uncond, v_ref, v_full, s_ref, s_audio)
 
 
+def boost_audio(v_full: torch.Tensor, v_silent: torch.Tensor, boost: float) -> torch.Tensor:
+    """A token student's audio boost: v + boost (v - v_no_audio), one step of real audio CFG on its own guided
+    output (docs/distillation.md, "Audio boost"); the runtime and boost-aware distillation share it."""
+    return v_full + boost * (v_full - v_silent)
+
+
 BRANCHES = ((True, True), (False, True), (False, False))  # (drop_ref, drop_audio): unconditional, reference only, reference + audio
 
 

@@ -13,7 +13,7 @@ def fake_run(path, sync_c, identity, nfe, clip_sync_c=()):
     clips = [{"path": f"videos/c{i}.mp4", "sync_c": v, "mouth_corr": 0.7, "identity_sim": identity, "error": None}
              for i, v in enumerate(clip_sync_c)]
     split = {"split": "test", "ground_truth": {"summary": gt},
-             "settings": [{"name": "sweep", "summary": {}},
+             "settings": [{"name": "s_audio=3.5", "summary": {**summary, "sync_c": 0.9}, "nfe_per_window": nfe, "ms_per_window": 1.0},
                           {"name": "default", "summary": summary, "nfe_per_window": nfe, "ms_per_window": 10.0, "clips": clips}]}
     path.mkdir()
     (path / "teacher_eval.json").write_text(json.dumps({"splits": [split]}))
@@ -30,6 +30,11 @@ def test_table_and_plot(tmp_path, capsys):
     assert (tmp_path / "cmp.png").stat().st_size > 0
     assert compare_evals.main([f"x={tmp_path / 'missing'}", "--out", str(tmp_path / "c2")]) == 2
     assert "not a teacher_eval output" in capsys.readouterr().err
+    # DIR@SETTING picks a row of the run's sweep (setting names hold "=" too)
+    assert compare_evals.main([f"teacher={a}", f"student, s_audio 3.5={b}@s_audio=3.5", "--out", str(tmp_path / "c3")]) == 0
+    assert "| test | student, s_audio 3.5 | 2 | 0.900 |" in (tmp_path / "c3.md").read_text()
+    assert compare_evals.main([f"teacher={a}@s_audio=9", "--out", str(tmp_path / "c4")]) == 2
+    assert "no setting 's_audio=9'" in capsys.readouterr().err
 
 
 def test_sign_flip_p_is_exact_for_small_sets_and_two_sided():

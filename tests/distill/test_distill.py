@@ -11,6 +11,7 @@ from fada_stream.generator import StudentModel, load_window_model
 from fada_stream.checkpoint import save_checkpoint
 from fada_stream.model import TEACHER_KIND, StudentDiT, load_student, load_teacher, preset
 from fada_stream.model.config import StudentConfig
+from fada_stream.sampling import boost_audio
 from fada_stream.stream import StreamConfig, render_offline
 
 pytest.importorskip("av")
@@ -117,13 +118,14 @@ def _losses(teacher_dir, batch, scales, **kw):
     windows, at fixed noise and scales."""
     teacher, _, mc = load_teacher(teacher_dir)
     _perturbed(teacher, 8)
-    keys = ("method", "cd_grid", "substeps", "steps", "p_no_motion")
+    keys = ("method", "cd_grid", "substeps", "steps", "p_no_motion", "train_boost")
     cfg = distill.DistillConfig(mixed=False, **{"p_no_motion": 1.0, **{k: v for k, v in kw.items() if k in keys}})
     scfg = distill.student_config(cfg, mc)
     torch.manual_seed(0)  # the token embedding's first layer is drawn at construction
     student = StudentDiT(scfg)
     student.dit.load_state_dict(teacher.state_dict())
     _perturbed(student, 9)
+    student = kw.get("wrap", lambda m: m)(student)
     gen = torch.Generator().manual_seed(5)
     with torch.no_grad():
         return distill.distill_losses(student, teacher, batch, torch.ones(2, dtype=torch.bool), cfg, scfg, kw.get("k", 0), gen,
@@ -140,6 +142,32 @@ class Recorder(torch.nn.Module):
     def forward(self, x, t, **kw):
         self.calls.append((float(t[0]), kw["scales"].tolist()))
         return self.inner(x, t, **kw)
+
+
+class Boosted(torch.nn.Module):
+    """A student run as the runtime runs it with an audio boost: with and without the audio, v + g (v - v_silent)."""
+
+    def __init__(self, inner, g: float):
+        super().__init__()
+        self.inner, self.g = inner, g
+
+    def forward(self, x, t, **kw):
+        silent = self.inner(x, t, **{**kw, "drop_audio": torch.ones(len(x), dtype=torch.bool)})
+        return boost_audio(self.inner(x, t, **kw), silent, self.g)
+
+
+def test_boost_aware_distillation_trains_the_student_as_it_runs_boosted(teacher_dir, two_windows, cache_file, moderate_cache, tmp_path):
+    """--train-boost g: L_teacher is taken on the boosted velocity, both passes in one batch."""
+    for k in (0, 1):
+        a = _losses(teacher_dir, two_windows, [1.5, 2.5], steps=2, k=k, substeps=2, train_boost=0.5)
+        b = _losses(teacher_dir, two_windows, [1.5, 2.5], steps=2, k=k, substeps=2, wrap=lambda m: Boosted(m, 0.5))
+        torch.testing.assert_close(a, b)
+        assert not torch.allclose(a, _losses(teacher_dir, two_windows, [1.5, 2.5], steps=2, k=k, substeps=2))
+    out = run(teacher_dir, cache_file, moderate_cache, tmp_path / "boosted", train_boost=0.5, iters=1).parent  # mixed
+    assert json.loads((out / "student.json").read_text())["meta"]["distill_config"]["train_boost"] == 0.5
+    for bad in (dict(train_boost=0.5, tokens=False), dict(train_boost=0.5, method="consistency", cd_grid=2), dict(train_boost=9.0)):
+        with pytest.raises(ValueError, match="train-boost"):
+            run(teacher_dir, cache_file, moderate_cache, tmp_path / "bad", **bad)
 
 
 @pytest.mark.parametrize("p_no_motion", [0.0, 1.0])
