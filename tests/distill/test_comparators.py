@@ -1,0 +1,41 @@
+"""The students committed under checkpoints/ for comparisons (docs/distillation.md) load as what they claim to be.
+
+They are not package data: they stay in the repository so that a session without a GPU can score the bundled
+student against them without retraining (the naive one costs 80 minutes of this 2-core CPU).
+"""
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from fada_stream.generator import Guidance, StudentModel, build_window_model
+
+CHECKPOINTS = Path(__file__).resolve().parents[2] / "checkpoints"
+
+
+def _meta(folder: Path) -> dict:
+    return json.loads((folder / "student.json").read_text())["meta"]
+
+
+@pytest.mark.skipif(not CHECKPOINTS.is_dir(), reason="runs from a checkout of the repository")
+def test_naive_comparator_is_a_six_step_three_pass_student_made_by_its_recorded_command():
+    folder = CHECKPOINTS / "naive-k6-cpu"
+    model = build_window_model(folder, torch.device("cpu"))  # checks the weights' sha256 against student.json
+    assert isinstance(model, StudentModel)
+    assert not model.student_cfg.tokens and model.steps == 6
+    assert model.passes(Guidance(1.5, 2.5)) == 3  # real CFG over its three branches: 18 NFE per window
+    meta = _meta(folder)
+    assert meta["step"] == 1046
+    for flag in ("--steps 6", "--tokens false", "--mixed false", "--iters 1046", "--batch 4", "--substeps 2"):
+        assert flag in meta["command"]
+
+
+@pytest.mark.skipif(not CHECKPOINTS.is_dir(), reason="runs from a checkout of the repository")
+def test_first_stage_student_is_a_two_step_one_pass_token_student():
+    folder = CHECKPOINTS / "student-k2-cpu"
+    model = build_window_model(folder, torch.device("cpu"))
+    assert model.student_cfg.tokens and model.steps == 2
+    assert model.passes(Guidance(1.5, 2.5)) == 1
+    assert model.passes(Guidance(1.5, 2.5, audio_boost=0.5)) == 2
+    assert _meta(folder)["step"] == 846
