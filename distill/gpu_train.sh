@@ -10,6 +10,7 @@
 #
 # Arguments: CACHE OUT [AE_MINUTES=2] [TEACHER_MINUTES=6] [extra train_teacher flags...]
 # Environment: DEVICE (cuda), RUN (runs/gpu: resumable run state, stays on the machine),
+#              AE_ARGS (more train_autoencoder flags, e.g. "--restyle 0.5": docs/autoencoder.md),
 #              AE_BATCH (256), TEACHER_BATCH (128), WORKERS (0: DataLoader processes need a
 #              roomy /dev/shm, which sandboxed machines may lack), PYTHON (python3).
 # OUT receives 7 files, each under 16 MB: teacher.{json,safetensors} (fp16 EMA weights),
@@ -37,7 +38,7 @@ $PY -c "import torch; print('torch', torch.__version__, 'cuda', torch.cuda.is_av
 # the CPU these defaults were set for, and the budget buys minutes, not steps.
 $PY -m distill.train_autoencoder --data "$CACHE" --out "$RUN/autoencoder" --device "$DEVICE" \
     --batch "${AE_BATCH:-256}" --lr 1e-3 --steps 1000000 --max-minutes "$AE_MIN" \
-    --log-every 100 --eval-every 1000 --save-every 2000
+    --log-every 100 --eval-every 1000 --save-every 2000 ${AE_ARGS:-}
 
 $PY -m distill.train_teacher --data "$CACHE" --autoencoder "$RUN/autoencoder/autoencoder" --out "$RUN/teacher" \
     --device "$DEVICE" --batch "${TEACHER_BATCH:-128}" --workers "${WORKERS:-0}" --lr 5e-4 --warmup 300 \

@@ -2,6 +2,12 @@
 
     python -m distill.train_autoencoder --data corpus/train --out runs/autoencoder --max-minutes 30
     torchrun --nproc_per_node 2 -m distill.train_autoencoder --data cache.safetensors ...
+    python -m distill.train_autoencoder --init fada_stream/assets/teacher/autoencoder --train decoder --restyle 0.5 ...
+
+`--train decoder` (with `--init`) freezes the encoder and keeps its latent statistics: every latent a teacher
+or student trained on the init autoencoder makes keeps its meaning, so a better decoder drops into their
+folders without retraining them. `--restyle P` gives a share P of each batch's frames a random look and
+shape (distill/data/restyle.py), so the decoder learns colours and shading the corpus lacks.
 
 `--data` is a corpus folder (decoded once into `<out>/cache.safetensors`) or a cache file. Writes
 `<out>/autoencoder.{safetensors,json}` (EMA weights and the latent statistics the denoiser's inputs
@@ -20,13 +26,14 @@ import torch.nn.functional as F
 from torch.nn.parallel import DistributedDataParallel as DDP
 from tqdm import tqdm
 
+from distill.data.restyle import restyle, sample_look, sample_shape
 from distill.data.windows import Cache, build_cache, load_cache
 from distill.train_common import (
     Budget, Dist, any_rank, autocast, command_line, has_run_state, load_run_state, make_ema, mean_across,
     optimizer_step, parse_config, save_run_state, start_run, teardown_distributed,
 )
-from fada_stream.checkpoint import save_checkpoint
-from fada_stream.model.autoencoder import AUTOENCODER_KIND, Autoencoder, images_to_unit
+from fada_stream.checkpoint import load_checkpoint, save_checkpoint
+from fada_stream.model.autoencoder import AUTOENCODER_KIND, Autoencoder, images_to_unit, load_autoencoder
 from fada_stream.model.config import PRESETS
 
 log = logging.getLogger(__name__)
@@ -54,6 +61,11 @@ class TrainConfig:
     eval_every: int = 500
     save_every: int = 1000
     max_minutes: float = 0.0  # stop cleanly (and save) after this much wall time; 0 = no limit
+    init: str = ""  # start from this autoencoder checkpoint stem (`<dir>/autoencoder`) instead of random weights
+    # "decoder": the encoder (and with it the latent statistics) stays as --init made it, so models trained on
+    # those latents stay valid; "all" trains both halves.
+    train: Literal["all", "decoder"] = "all"
+    restyle: float = 0.0  # share of each batch's frames given a random look and shape (distill/data/restyle.py)
     device: str = "auto"
     bf16: bool = True  # bf16 autocast on CUDA
     seed: int = 0
@@ -84,6 +96,17 @@ def split_clips(cache: Cache) -> tuple[torch.Tensor, torch.Tensor]:
     return train_idx, (torch.cat(held) if held else train_idx)
 
 
+def restyle_frames(frames: torch.Tensor, share: float, gen: torch.Generator) -> torch.Tensor:
+    """(N, H, W, 3) uint8 -> the same with about a share of them, each on its own, in a random look and shape."""
+    if share <= 0:
+        return frames
+    out = frames.clone()
+    pick = torch.rand(len(frames), generator=gen) < share  # (N,)
+    for i in pick.nonzero().flatten().tolist():
+        out[i : i + 1] = restyle(frames[i : i + 1], sample_look(gen), sample_shape(gen))
+    return out
+
+
 @torch.no_grad()
 def evaluate(ae: Autoencoder, frames: torch.Tensor, device: torch.device) -> float:
     """PSNR (dB) of reconstructions of held-out frames."""
@@ -103,9 +126,12 @@ def latent_stats(ae: Autoencoder, frames: torch.Tensor, pool: torch.Tensor, devi
     return z.mean(dim=(0, 2, 3)).cpu(), z.std(dim=(0, 2, 3)).cpu()
 
 
-def export(ae: Autoencoder, frames: torch.Tensor, pool: torch.Tensor, device: torch.device, path: Path, meta: dict) -> None:
-    """Measure the latent statistics with these weights and write the checkpoint the teacher loads."""
-    ae.set_latent_stats(*latent_stats(ae, frames, pool, device))
+def export(ae: Autoencoder, frames: torch.Tensor, pool: torch.Tensor, device: torch.device, path: Path, meta: dict,
+           keep_stats: bool = False) -> None:
+    """Measure the latent statistics with these weights (unless `keep_stats`: a frozen encoder keeps the init's
+    exactly) and write the checkpoint the teacher loads."""
+    if not keep_stats:
+        ae.set_latent_stats(*latent_stats(ae, frames, pool, device))
     save_checkpoint(path, KIND, ae.cfg, ae.state_dict(), meta=meta)
 
 
@@ -116,23 +142,38 @@ def main(cfg: TrainConfig) -> Path:
     train_idx, eval_idx = split_clips(cache)
     eval_frames = cache.frames[eval_idx[torch.linspace(0, len(eval_idx) - 1, min(256, len(eval_idx))).long()]]
 
-    ae = Autoencoder(PRESETS[cfg.preset]().ae).to(d.device)
+    if cfg.train == "decoder" and not cfg.init:
+        raise ValueError("--train decoder needs --init: a frozen random encoder makes no useful latents")
+    if not 0.0 <= cfg.restyle <= 1.0:
+        raise ValueError(f"--restyle is a share in [0, 1], got {cfg.restyle}")
+    ae = (load_autoencoder(cfg.init).train() if cfg.init else Autoencoder(PRESETS[cfg.preset]().ae)).to(d.device)
+    if cfg.train == "decoder":
+        ae.encoder.requires_grad_(False)
+    # Restyled held-out frames: one fixed draw, so the figure is comparable from one evaluation to the next.
+    eval_restyled = restyle_frames(eval_frames, 1.0, torch.Generator().manual_seed(1234)) if cfg.restyle > 0 else None
     ema = make_ema(ae)
-    opt = torch.optim.AdamW(ae.parameters(), lr=cfg.lr, betas=(0.9, 0.99), weight_decay=0.0)
+    opt = torch.optim.AdamW([p for p in ae.parameters() if p.requires_grad], lr=cfg.lr, betas=(0.9, 0.99), weight_decay=0.0)
     step = 0
     if has_run_state(out):
         step, _ = load_run_state(out, "autoencoder", ae, ema, opt)
         log.info("resumed %s at step %d", out, step)
     model = DDP(ae) if d.world > 1 else ae
     meta = {"command": command_line(), "train_config": asdict(cfg)}
+    if cfg.init:
+        meta["init"] = {"path": cfg.init, "meta": load_checkpoint(cfg.init, KIND)[2]}
     run_cfg = {"train": asdict(cfg), "model": asdict(ae.cfg)}
 
     bar = tqdm(total=cfg.steps, initial=step, desc="autoencoder", disable=not d.master)
     logf = open(out / "log.jsonl", "a") if d.master else None
+    if logf and cfg.init and step == 0:  # where the fine-tune starts from, in the same figures
+        row = {"step": 0, "eval_psnr": round(evaluate(ema, eval_frames, d.device), 3)}
+        if eval_restyled is not None:
+            row["eval_psnr_restyled"] = round(evaluate(ema, eval_restyled, d.device), 3)
+        logf.write(json.dumps(row) + "\n")
     gen = torch.Generator().manual_seed(cfg.seed * 1000 + d.rank + step)
     while step < cfg.steps:
         idx = train_idx[torch.randint(len(train_idx), (cfg.batch,), generator=gen)]
-        x = images_to_unit(cache.frames[idx].to(d.device, non_blocking=True))  # (B, 3, H, W)
+        x = images_to_unit(restyle_frames(cache.frames[idx], cfg.restyle, gen).to(d.device, non_blocking=True))  # (B, 3, H, W)
         lr = cfg.lr * min(1.0, (step + 1) / cfg.warmup)
         for g in opt.param_groups:
             g["lr"] = lr
@@ -150,13 +191,16 @@ def main(cfg: TrainConfig) -> Path:
             row = {"step": step, "loss": round(rl, 5), "lr": lr}
             if step % cfg.eval_every == 0 or stop or step == cfg.steps:
                 row["eval_psnr"] = round(evaluate(ema, eval_frames, d.device), 3)
+                if eval_restyled is not None:
+                    row["eval_psnr_restyled"] = round(evaluate(ema, eval_restyled, d.device), 3)
             bar.set_postfix(loss=f"{rl:.4f}", **({"psnr": row["eval_psnr"]} if "eval_psnr" in row else {}))
             if logf:
                 logf.write(json.dumps(row) + "\n")
                 logf.flush()
         if d.master and (step % cfg.save_every == 0 or stop or step == cfg.steps):
             save_run_state(out, "autoencoder", run_cfg, ae, ema, opt, step, meta)
-            export(ema, cache.frames, train_idx, d.device, out / "autoencoder", {**meta, "step": step})
+            export(ema, cache.frames, train_idx, d.device, out / "autoencoder", {**meta, "step": step},
+                   keep_stats=cfg.train == "decoder")
         if stop:
             break
     bar.close()

@@ -39,3 +39,23 @@ def test_first_stage_student_is_a_two_step_one_pass_token_student():
     assert model.passes(Guidance(1.5, 2.5)) == 1
     assert model.passes(Guidance(1.5, 2.5, audio_boost=0.5)) == 2
     assert _meta(folder)["step"] == 846
+
+
+@pytest.mark.skipif(not CHECKPOINTS.is_dir(), reason="runs from a checkout of the repository")
+def test_the_bundled_decoder_fine_tune_kept_the_encoder_every_model_was_trained_on():
+    """The comparators keep the autoencoder the teacher and students were trained with; the bundled one is its
+    decoder fine-tune (docs/autoencoder.md): same encoder, same latent statistics, another decoder."""
+    from fada_stream.generator import BUNDLED_STUDENT, DEFAULT_CHECKPOINT
+    from fada_stream.model.autoencoder import load_autoencoder
+
+    original = load_autoencoder(str(CHECKPOINTS / "naive-k6-cpu" / "autoencoder"))
+    for folder in (BUNDLED_STUDENT, DEFAULT_CHECKPOINT):
+        bundled = load_autoencoder(str(folder / "autoencoder"))
+        enc = bundled.encoder.state_dict()
+        assert all(torch.equal(v, enc[k]) for k, v in original.encoder.state_dict().items())
+        assert bundled.cfg.latent_mean == original.cfg.latent_mean and bundled.cfg.latent_std == original.cfg.latent_std
+        dec = bundled.decoder.state_dict()
+        assert not all(torch.equal(v, dec[k]) for k, v in original.decoder.state_dict().items())
+        meta = json.loads((folder / "autoencoder.json").read_text())["meta"]
+        assert "--train decoder" in meta["command"] and "--restyle 0.5" in meta["command"]
+        assert meta["init"]["meta"]["command"] == json.loads((CHECKPOINTS / "naive-k6-cpu" / "autoencoder.json").read_text())["meta"]["command"]

@@ -1,0 +1,56 @@
+"""train_autoencoder: a decoder fine-tune (`--init --train decoder`) keeps every latent the models were trained on."""
+import json
+
+import pytest
+import torch
+
+from distill import train_autoencoder
+from distill.train_autoencoder import TrainConfig, restyle_frames
+from fada_stream.model.autoencoder import load_autoencoder
+
+
+def test_decoder_fine_tune_changes_the_decoder_only(ae_ckpt, cache_file, tmp_path):
+    torch.manual_seed(0)
+    stem = train_autoencoder.main(TrainConfig(data=str(cache_file), out=str(tmp_path / "ft"), init=str(ae_ckpt), train="decoder",
+                                              restyle=0.5, steps=3, batch=4, lr=1e-3, warmup=1, device="cpu"))
+    before, after = load_autoencoder(str(ae_ckpt)), load_autoencoder(str(stem))
+    for name, p in before.encoder.state_dict().items():
+        assert torch.equal(p, after.encoder.state_dict()[name]), name  # frozen: bit-identical
+    assert after.cfg.latent_mean == before.cfg.latent_mean and after.cfg.latent_std == before.cfg.latent_std
+    assert any(not torch.equal(p, after.decoder.state_dict()[n]) for n, p in before.decoder.state_dict().items())
+    x = torch.rand(2, 3, 128, 128) * 2 - 1
+    assert torch.equal(before.encode(x), after.encode(x))  # so a teacher's or student's latents mean the same
+
+    meta = json.loads(stem.with_suffix(".json").read_text())["meta"]
+    assert meta["init"]["path"] == str(ae_ckpt) and "command" in meta["init"]["meta"]
+    rows = [json.loads(line) for line in (tmp_path / "ft" / "log.jsonl").read_text().splitlines()]
+    assert rows[0]["step"] == 0 and {"eval_psnr", "eval_psnr_restyled"} <= rows[0].keys()  # the starting point, measured
+    assert rows[-1]["step"] == 3 and "eval_psnr_restyled" in rows[-1]
+
+
+def test_a_full_run_from_init_measures_new_latent_statistics(ae_ckpt, cache_file, tmp_path):
+    stem = train_autoencoder.main(TrainConfig(data=str(cache_file), out=str(tmp_path / "all"), init=str(ae_ckpt), train="all",
+                                              steps=2, batch=4, lr=1e-2, warmup=1, device="cpu"))
+    before, after = load_autoencoder(str(ae_ckpt)), load_autoencoder(str(stem))
+    assert any(not torch.equal(p, after.encoder.state_dict()[n]) for n, p in before.encoder.state_dict().items())
+    assert after.cfg.latent_std != before.cfg.latent_std
+
+
+def test_bad_fine_tune_settings_are_refused(cache_file, tmp_path):
+    with pytest.raises(ValueError, match="needs --init"):
+        train_autoencoder.main(TrainConfig(data=str(cache_file), out=str(tmp_path / "a"), train="decoder", steps=1, device="cpu"))
+    with pytest.raises(ValueError, match="share in"):
+        train_autoencoder.main(TrainConfig(data=str(cache_file), out=str(tmp_path / "b"), restyle=1.5, steps=1, device="cpu"))
+
+
+def test_restyle_frames_restyles_about_the_share_asked():
+    gen = torch.Generator().manual_seed(0)
+    frames = torch.randint(40, 220, (64, 16, 16, 3), dtype=torch.uint8, generator=gen)
+    assert torch.equal(restyle_frames(frames, 0.0, gen), frames)
+    out = restyle_frames(frames, 1.0, torch.Generator().manual_seed(1))
+    assert out.shape == frames.shape and out.dtype == torch.uint8
+    assert all(not torch.equal(out[i], frames[i]) for i in range(len(frames)))
+    half = restyle_frames(frames, 0.5, torch.Generator().manual_seed(2))
+    changed = sum(not torch.equal(half[i], frames[i]) for i in range(len(frames)))
+    assert 16 <= changed <= 48  # 64 draws of p = 0.5
+    assert torch.equal(half, restyle_frames(frames, 0.5, torch.Generator().manual_seed(2)))  # seeded: reproducible
