@@ -136,16 +136,16 @@ def export(ae: Autoencoder, frames: torch.Tensor, pool: torch.Tensor, device: to
 
 
 def main(cfg: TrainConfig) -> Path:
+    if cfg.train == "decoder" and not cfg.init:
+        raise ValueError("--train decoder needs --init: a frozen random encoder makes no useful latents")
+    if not 0.0 <= cfg.restyle <= 1.0:
+        raise ValueError(f"--restyle is a share in [0, 1], got {cfg.restyle}")
     d, out = start_run(cfg.device, cfg.seed, cfg.out)
     budget = Budget(cfg.max_minutes)
     cache = resolve_cache(cfg.data, out, cfg.tier, d)
     train_idx, eval_idx = split_clips(cache)
     eval_frames = cache.frames[eval_idx[torch.linspace(0, len(eval_idx) - 1, min(256, len(eval_idx))).long()]]
 
-    if cfg.train == "decoder" and not cfg.init:
-        raise ValueError("--train decoder needs --init: a frozen random encoder makes no useful latents")
-    if not 0.0 <= cfg.restyle <= 1.0:
-        raise ValueError(f"--restyle is a share in [0, 1], got {cfg.restyle}")
     ae = (load_autoencoder(cfg.init).train() if cfg.init else Autoencoder(PRESETS[cfg.preset]().ae)).to(d.device)
     if cfg.train == "decoder":
         ae.encoder.requires_grad_(False)
