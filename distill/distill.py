@@ -23,7 +23,6 @@ resume from, and `<out>/log.jsonl`.
 """
 from __future__ import annotations
 
-import copy
 import dataclasses
 import json
 import logging
@@ -32,21 +31,18 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Literal
 
-import numpy as np
 import torch
 from torch.nn.parallel import DistributedDataParallel as DDP
 from torch.utils.data import DataLoader, RandomSampler, Subset, default_collate
 from tqdm import tqdm
 
-from distill.data.restyle import restyle_cache_frames
-from distill.data.windows import WindowDataset
 from distill.losses import adaptive_weight, consistency_target, gt_loss, guided_velocity, teacher_loss, teacher_states
 from distill.train_autoencoder import resolve_cache
 from distill.train_common import (
     Budget, any_rank, autocast, command_line, has_run_state, load_run_state, make_ema, mean_across,
     optimizer_step, parse_config, save_run_state, start_run, teardown_distributed,
 )
-from distill.train_teacher import _seed_worker, encode_all, split_clips, to_device
+from distill.train_teacher import _seed_worker, split_clips, to_device, window_datasets
 from fada_stream.checkpoint import save_checkpoint
 from fada_stream.generator import BOOST_RANGE
 from fada_stream.model import STUDENT_KIND, StudentConfig, StudentDiT, load_student, load_teacher
@@ -115,22 +111,8 @@ def windows(cache_arg: str, tier: str, codec, mc, out: Path, d, seed: int, resty
     cache = resolve_cache(cache_arg, out, tier, d)
     if cache.tier != tier:
         raise ValueError(f"{cache_arg}: expected a {tier!r} cache, got tier {cache.tier!r}")
-    latents = encode_all(codec, cache.frames, d.device, desc=f"encoding {tier} frames")
-    refs = encode_all(codec, cache.references, d.device)
-    alt = {}
-    if restyle > 0:
-        # The looks depend on the seed only (not the rank): every DDP rank sees the same restyled corpus.
-        frames, references = restyle_cache_frames(cache.frames, cache.references, cache.frame_start, cache.clip_identity,
-                                                  seed=1234, shape=restyle_shape)
-        alt = dict(alt_latents=encode_all(codec, frames, d.device, desc=f"encoding restyled {tier} frames"),
-                   alt_ref_latents=encode_all(codec, references, d.device), p_alt=restyle)
-        del frames, references
+    ds, held_ds = window_datasets(cache, codec, mc, d.device, seed, restyle, restyle_shape)
     train_clips, held_clips = (set(c) for c in split_clips(cache))
-    ds = WindowDataset(cache, mc.dit.frames, mc.audio, latents=latents, ref_latents=refs, seed=seed, **alt)
-    held_ds = ds
-    if alt:  # the same windows (mels and latents shared), never restyled, drawing from their own generator
-        held_ds = copy.copy(ds)
-        held_ds.p_alt, held_ds.rng = 0.0, np.random.default_rng(seed)
     train = Subset(ds, [i for i, (c, _) in enumerate(ds.index) if c in train_clips])
     held = Subset(held_ds, [i for i, (c, _) in enumerate(ds.index) if c in held_clips])
     return train, held

@@ -8,9 +8,15 @@ The cache's frames are encoded once at start, so each step touches only latents.
 `<out>/teacher.{safetensors,json}` (EMA weights, full model config, the command), a copy of the
 autoencoder beside it (so `<out>` is what `fada_stream.render --checkpoint` reads), `<out>/state.*`
 to resume from, and `<out>/log.jsonl`.
+
+`--init DIR` starts from a trained teacher folder (same DiT and autoencoder) instead of fresh weights, and
+`--restyle P [--restyle-shape true]` draws a share P of the training windows from a copy of the corpus in
+one random look (and shape) per identity, reference and window alike (distill/data/restyle.py): a second
+stage that teaches appearance copying on colours and patterns the corpus lacks (open-set references).
 """
 from __future__ import annotations
 
+import copy
 import dataclasses
 import json
 import logging
@@ -25,6 +31,7 @@ from torch.nn.parallel import DistributedDataParallel as DDP
 from torch.utils.data import DataLoader, RandomSampler, default_collate
 from tqdm import tqdm
 
+from distill.data.restyle import restyle_cache_frames
 from distill.data.windows import Cache, WindowDataset
 from distill.train_autoencoder import resolve_cache
 from distill.train_common import (
@@ -32,7 +39,7 @@ from distill.train_common import (
     optimizer_step, parse_config, save_run_state, start_run, teardown_distributed,
 )
 from fada_stream.checkpoint import save_checkpoint
-from fada_stream.model import TEACHER_KIND, ModelConfig, build_teacher, load_autoencoder, preset
+from fada_stream.model import TEACHER_KIND, ModelConfig, build_teacher, load_autoencoder, load_teacher, preset
 from fada_stream.model.autoencoder import LatentCodec, images_to_unit
 from fada_stream.sampling import add_noise, sample_train_t, velocity_target
 
@@ -51,6 +58,9 @@ class TrainConfig:
     heads: int = 0
     frames: int = 0
     motion_frames: int = 0
+    init: str = ""  # a teacher folder to start from (a second stage); "" = fresh weights
+    restyle: float = 0.0  # share of training windows drawn from a recoloured copy of the data (distill/data/restyle.py)
+    restyle_shape: bool = False  # the restyled copy also stretched, shifted and textured per identity
     steps: int = 100000
     batch: int = 8  # windows per step per process
     lr: float = 3e-4  # a 5M-param DiT tolerates more than DiT-XL's 1e-4
@@ -95,6 +105,29 @@ def encode_all(codec: LatentCodec, frames: torch.Tensor, device: torch.device, b
     for i in tqdm(range(0, len(frames), batch), desc=desc, leave=False, disable=len(frames) <= batch):
         out.append(codec.encode(images_to_unit(frames[i : i + batch].to(device))).half().cpu())
     return torch.cat(out)
+
+
+def window_datasets(cache: Cache, codec: LatentCodec, mc: ModelConfig, device: torch.device, seed: int, restyle: float = 0.0,
+                    restyle_shape: bool = False) -> tuple[WindowDataset, WindowDataset]:
+    """(training, held-out) views of one cache's windows as latents. With `restyle` > 0 that share of the
+    training view's windows comes from a copy in one random look (and with `restyle_shape`, shape) per
+    identity; the held-out view shares every tensor and never draws from it."""
+    latents = encode_all(codec, cache.frames, device, desc=f"encoding {cache.tier} frames")  # (N, C, h, w) float16
+    refs = encode_all(codec, cache.references, device)  # (I, C, h, w)
+    alt = {}
+    if restyle > 0:
+        # The looks depend on a fixed seed (not the rank or run seed): every DDP rank sees the same restyled corpus.
+        frames, references = restyle_cache_frames(cache.frames, cache.references, cache.frame_start, cache.clip_identity,
+                                                  seed=1234, shape=restyle_shape)
+        alt = dict(alt_latents=encode_all(codec, frames, device, desc=f"encoding restyled {cache.tier} frames"),
+                   alt_ref_latents=encode_all(codec, references, device), p_alt=restyle)
+        del frames, references
+    ds = WindowDataset(cache, mc.dit.frames, mc.audio, latents=latents, ref_latents=refs, seed=seed, **alt)
+    held = ds
+    if alt:  # the same windows (mels and latents shared), never restyled, drawing from their own generator
+        held = copy.copy(ds)
+        held.p_alt, held.rng = 0.0, np.random.default_rng(seed)
+    return ds, held
 
 
 def split_clips(cache: Cache) -> tuple[list[int], list[int]]:
@@ -154,6 +187,10 @@ def to_device(batch: dict, device: torch.device) -> dict:
 
 
 def main(cfg: TrainConfig) -> Path:
+    if not 0.0 <= cfg.restyle <= 1.0:
+        raise ValueError(f"--restyle is a share in [0, 1], got {cfg.restyle}")
+    if cfg.restyle_shape and not cfg.restyle:
+        raise ValueError("--restyle-shape shapes the restyled copy: give --restyle P > 0 too")
     d, out = start_run(cfg.device, cfg.seed, cfg.out)
     budget = Budget(cfg.max_minutes)
 
@@ -163,19 +200,25 @@ def main(cfg: TrainConfig) -> Path:
     cache = resolve_cache(cfg.data, out, "high", d)
     if cache.tier != "high":
         raise ValueError(f"{cfg.data}: the teacher trains on the high tier only; this cache holds tier {cache.tier!r}")
-    latents = encode_all(codec, cache.frames, d.device, desc="encoding frames")  # (N, C, h, w) float16
-    ref_latents = encode_all(codec, cache.references, d.device)  # (I, C, h, w)
+    ds, held_ds = window_datasets(cache, codec, mc, d.device, cfg.seed + d.rank, cfg.restyle, cfg.restyle_shape)
     train_clips, held_clips = (set(c) for c in split_clips(cache))
-    ds = WindowDataset(cache, mc.dit.frames, mc.audio, latents=latents, ref_latents=ref_latents, seed=cfg.seed + d.rank)
     train_set = torch.utils.data.Subset(ds, [i for i, (c, _) in enumerate(ds.index) if c in train_clips])
     eval_windows = [i for i, (c, _) in enumerate(ds.index) if c in held_clips][:: max(1, len(ds.index) // 256)][:64]
     gen = torch.Generator().manual_seed(cfg.seed * 1000 + d.rank)
     sampler = RandomSampler(train_set, replacement=True, num_samples=1 << 40, generator=gen)
     loader = iter(DataLoader(train_set, batch_size=cfg.batch, sampler=sampler, num_workers=cfg.workers, worker_init_fn=_seed_worker,
                              persistent_workers=cfg.workers > 0, pin_memory=d.device.type == "cuda"))
-    eval_batches = [to_device(default_collate([ds[i] for i in eval_windows[j : j + 16]]), d.device) for j in range(0, len(eval_windows), 16)]
+    eval_batches = [to_device(default_collate([held_ds[i] for i in eval_windows[j : j + 16]]), d.device) for j in range(0, len(eval_windows), 16)]
 
     model = build_teacher(mc).to(d.device)
+    if cfg.init:
+        start, _, init_mc = load_teacher(cfg.init)
+        # Same denoiser shape and the same latent space (the autoencoder's config carries its measured statistics).
+        if asdict(init_mc.dit) != asdict(mc.dit) or asdict(init_mc.ae) != asdict(mc.ae) or init_mc.autoencoder != mc.autoencoder:
+            raise ValueError(f"--init {cfg.init}: a teacher of another model or autoencoder than --preset {cfg.preset} "
+                             f"with --autoencoder {cfg.autoencoder} and these overrides")
+        model.load_state_dict(start.state_dict())
+        del start
     ema = make_ema(model)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, betas=(0.9, 0.99), weight_decay=cfg.weight_decay)
     step = 0

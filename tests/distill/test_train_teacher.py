@@ -10,7 +10,7 @@ import torch
 
 from distill import train_teacher
 from distill.data.windows import WindowDataset, build_cache, load_cache
-from fada_stream.model import AudioConfig, load_teacher, preset
+from fada_stream.model import AudioConfig, load_autoencoder, load_teacher, preset
 
 pytest.importorskip("av")
 TINY = dict(width=32, depth=1, heads=2, frames=6, motion_frames=2)
@@ -101,3 +101,34 @@ def test_torchrun_two_gloo_processes(cache_file, ae_ckpt, tmp_path, torchrun):
     assert rc == 0, err[-3000:]
     doc = json.loads((out / "teacher.json").read_text())
     assert doc["meta"]["step"] == 2 and doc["meta"]["command"].startswith("torchrun")
+
+
+def test_init_starts_from_a_trained_teacher_and_refuses_another_model(cache_file, ae_ckpt, tmp_path):
+    args = dict(data=str(cache_file), autoencoder=str(ae_ckpt), steps=1, batch=2, device="cpu", **TINY)
+    train_teacher.main(train_teacher.TrainConfig(out=str(tmp_path / "first"), **args))
+    # lr 0: a second stage that cannot move must end exactly where it started
+    train_teacher.main(train_teacher.TrainConfig(out=str(tmp_path / "second"), init=str(tmp_path / "first"), lr=0.0, **args))
+    first, second = load_teacher(tmp_path / "first")[0].state_dict(), load_teacher(tmp_path / "second")[0].state_dict()
+    assert first.keys() == second.keys() and all(torch.equal(first[k], second[k]) for k in first)
+    fresh = train_teacher.build_teacher(preset("tiny", **TINY)).state_dict()
+    assert not all(torch.equal(fresh[k], second[k].float()) for k in fresh)
+    with pytest.raises(ValueError, match="another model or autoencoder"):
+        train_teacher.main(train_teacher.TrainConfig(out=str(tmp_path / "wide"), init=str(tmp_path / "first"), **{**args, "width": 64}))
+
+
+def test_restyle_changes_training_windows_only(cache_file, ae_ckpt, tmp_path):
+    cache, mc = load_cache(cache_file), preset("tiny", **TINY)
+    codec = load_autoencoder(str(ae_ckpt))
+    plain, same = train_teacher.window_datasets(cache, codec, mc, torch.device("cpu"), seed=0)
+    assert plain is same
+    train, held = train_teacher.window_datasets(cache, codec, mc, torch.device("cpu"), seed=0, restyle=1.0)
+    for i in (0, len(plain) // 2, len(plain) - 1):  # a window's frames are fixed by its index; only the look changes
+        assert torch.equal(held[i]["x"], plain[i]["x"])
+        assert not torch.equal(train[i]["x"], plain[i]["x"])
+    train_teacher.main(train_teacher.TrainConfig(data=str(cache_file), autoencoder=str(ae_ckpt), out=str(tmp_path / "r"), steps=1,
+                                                 batch=2, device="cpu", restyle=0.5, restyle_shape=True, **TINY))
+    assert json.loads((tmp_path / "r" / "teacher.json").read_text())["meta"]["train_config"]["restyle"] == 0.5
+    for bad, match in ((dict(restyle=1.5), r"share in \[0, 1\]"), (dict(restyle_shape=True), "give --restyle")):
+        with pytest.raises(ValueError, match=match):
+            train_teacher.main(train_teacher.TrainConfig(data=str(cache_file), autoencoder=str(ae_ckpt), out=str(tmp_path / "bad"),
+                                                         steps=1, device="cpu", **TINY, **bad))
