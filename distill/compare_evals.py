@@ -158,7 +158,8 @@ def plot(runs: dict[str, dict[str, dict]], path: Path) -> None:
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m distill.compare_evals", description=__doc__.split("\n")[0])
     p.add_argument("runs", nargs="+", metavar="LABEL=DIR[@SETTING]",
-                   help="teacher_eval output folders (their default setting, or SETTING), the reference first")
+                   help="teacher_eval output folders (their default setting, or SETTING), the reference first; a label "
+                        "given twice joins two folders holding different splits of one model")
     p.add_argument("--out", required=True, help="output stem: writes OUT.md and OUT.png (and OUT_paired.png with --against)")
     p.add_argument("--against", metavar="LABEL", help="add a clip-by-clip paired comparison of every run with this one")
     args = p.parse_args(argv)
@@ -172,7 +173,13 @@ def main(argv: list[str] | None = None) -> int:
             print(f"error: {spec!r}: expected LABEL=DIR or LABEL=DIR@SETTING", file=sys.stderr)
             return 2
         try:
-            runs[label] = load_run(directory, setting)
+            run = load_run(directory, setting)
+            # A label given again adds that folder's splits: one model whose splits were evaluated by separate runs.
+            if label in runs and runs[label].keys() & run.keys():
+                print(f"error: {label!r} is given twice with split(s) {sorted(runs[label].keys() & run.keys())} in both folders",
+                      file=sys.stderr)
+                return 2
+            runs[label] = {**runs.get(label, {}), **run}
         except StopIteration:
             print(f"error: {directory}: no setting {setting!r}", file=sys.stderr)
             return 2

@@ -7,12 +7,12 @@ import pytest
 from distill import compare_evals
 
 
-def fake_run(path, sync_c, identity, nfe, clip_sync_c=()):
+def fake_run(path, sync_c, identity, nfe, clip_sync_c=(), split_name="test"):
     summary = {"sync_c": sync_c, "sync_d": 1.0, "abs_offset": 0.0, "mouth_corr": 0.7, "identity_sim": identity, "seam_jitter": 1.1}
     gt = {**summary, "sync_c": 0.5, "identity_sim": 0.95}
     clips = [{"path": f"videos/c{i}.mp4", "sync_c": v, "mouth_corr": 0.7, "identity_sim": identity, "error": None}
              for i, v in enumerate(clip_sync_c)]
-    split = {"split": "test", "ground_truth": {"summary": gt},
+    split = {"split": split_name, "ground_truth": {"summary": gt},
              "settings": [{"name": "s_audio=3.5", "summary": {**summary, "sync_c": 0.9}, "nfe_per_window": nfe, "ms_per_window": 1.0},
                           {"name": "default", "summary": summary, "nfe_per_window": nfe, "ms_per_window": 10.0, "clips": clips}]}
     path.mkdir()
@@ -35,6 +35,17 @@ def test_table_and_plot(tmp_path, capsys):
     assert "| test | student, s_audio 3.5 | 2 | 0.900 |" in (tmp_path / "c3.md").read_text()
     assert compare_evals.main([f"teacher={a}@s_audio=9", "--out", str(tmp_path / "c4")]) == 2
     assert "no setting 's_audio=9'" in capsys.readouterr().err
+
+
+def test_a_label_given_twice_joins_the_splits_of_two_folders(tmp_path, capsys):
+    test, openset = fake_run(tmp_path / "t", 0.40, 0.80, 75), fake_run(tmp_path / "o", 0.20, 0.70, 75, split_name="openset")
+    other = fake_run(tmp_path / "b", 0.30, 0.75, 75, split_name="openset")
+    assert compare_evals.main([f"teacher={test}", f"teacher={openset}", f"second stage={other}", "--out", str(tmp_path / "c")]) == 0
+    text = (tmp_path / "c.md").read_text()
+    assert "| test | teacher | 75 | 0.400 |" in text and "| openset | teacher | 75 | 0.200 |" in text
+    assert "| openset | second stage | 75 | 0.300 | " in text and "| 150 % | 107 % |" in text  # shares of the joined run's openset row
+    assert compare_evals.main([f"teacher={test}", f"teacher={test}", "--out", str(tmp_path / "c2")]) == 2
+    assert "given twice with split(s) ['test'] in both folders" in capsys.readouterr().err
 
 
 def test_sign_flip_p_is_exact_for_small_sets_and_two_sided():
