@@ -42,7 +42,7 @@ from distill.train_common import (
     Budget, any_rank, autocast, command_line, has_run_state, load_run_state, make_ema, mean_across,
     optimizer_step, parse_config, save_run_state, start_run, teardown_distributed,
 )
-from distill.train_teacher import _seed_worker, split_clips, to_device, window_datasets
+from distill.train_teacher import _seed_worker, check_restyle, split_clips, to_device, window_datasets
 from fada_stream.checkpoint import save_checkpoint
 from fada_stream.generator import BOOST_RANGE
 from fada_stream.model import STUDENT_KIND, StudentConfig, StudentDiT, load_student, load_teacher
@@ -214,13 +214,10 @@ def main(cfg: DistillConfig) -> Path:
     teacher = teacher.to(d.device).requires_grad_(False)
     codec = codec.to(d.device)
     scfg = student_config(cfg, mc)
-    if not 0.0 <= cfg.restyle <= 1.0:
-        raise ValueError(f"--restyle is a share in [0, 1], got {cfg.restyle}")
+    check_restyle(cfg.restyle, cfg.restyle_shape)
     if cfg.train_boost and (not cfg.tokens or cfg.method != "trajectory" or not 0.0 < cfg.train_boost <= BOOST_RANGE[1]):
         raise ValueError(f"--train-boost is for token students distilled by the trajectory method, in (0, {BOOST_RANGE[1]}]; "
                          f"got {cfg.train_boost} (tokens {cfg.tokens}, method {cfg.method})")
-    if cfg.restyle_shape and not cfg.restyle:
-        raise ValueError("--restyle-shape shapes the restyled copy: give --restyle P > 0 too")
     if cfg.method != "trajectory" and not cfg.tokens:
         raise ValueError(f"--method {cfg.method} trains token students only (the naive baseline uses the teacher's trajectory)")
     if cfg.method == "progressive" and not cfg.init:

@@ -107,6 +107,14 @@ def encode_all(codec: LatentCodec, frames: torch.Tensor, device: torch.device, b
     return torch.cat(out)
 
 
+def check_restyle(restyle: float, restyle_shape: bool) -> None:
+    """The --restyle / --restyle-shape pair of train_teacher and distill, refused before any data is read."""
+    if not 0.0 <= restyle <= 1.0:
+        raise ValueError(f"--restyle is a share in [0, 1], got {restyle}")
+    if restyle_shape and not restyle:
+        raise ValueError("--restyle-shape shapes the restyled copy: give --restyle P > 0 too")
+
+
 def window_datasets(cache: Cache, codec: LatentCodec, mc: ModelConfig, device: torch.device, seed: int, restyle: float = 0.0,
                     restyle_shape: bool = False) -> tuple[WindowDataset, WindowDataset]:
     """(training, held-out) views of one cache's windows as latents. With `restyle` > 0 that share of the
@@ -187,16 +195,20 @@ def to_device(batch: dict, device: torch.device) -> dict:
 
 
 def main(cfg: TrainConfig) -> Path:
-    if not 0.0 <= cfg.restyle <= 1.0:
-        raise ValueError(f"--restyle is a share in [0, 1], got {cfg.restyle}")
-    if cfg.restyle_shape and not cfg.restyle:
-        raise ValueError("--restyle-shape shapes the restyled copy: give --restyle P > 0 too")
+    check_restyle(cfg.restyle, cfg.restyle_shape)
     d, out = start_run(cfg.device, cfg.seed, cfg.out)
     budget = Budget(cfg.max_minutes)
 
     codec_kind = "diffusers" if Path(cfg.autoencoder).is_dir() else "ours"
     codec = load_autoencoder(cfg.autoencoder, kind=codec_kind).to(d.device)
     mc = model_config(cfg, codec, codec_kind)
+    start = None
+    if cfg.init:  # checked before the cache is read and encoded
+        start, _, init_mc = load_teacher(cfg.init)
+        # Same denoiser shape and the same latent space (the autoencoder's config carries its measured statistics).
+        if asdict(init_mc.dit) != asdict(mc.dit) or asdict(init_mc.ae) != asdict(mc.ae) or init_mc.autoencoder != mc.autoencoder:
+            raise ValueError(f"--init {cfg.init}: a teacher of another model or autoencoder than --preset {cfg.preset} "
+                             f"with --autoencoder {cfg.autoencoder} and these overrides")
     cache = resolve_cache(cfg.data, out, "high", d)
     if cache.tier != "high":
         raise ValueError(f"{cfg.data}: the teacher trains on the high tier only; this cache holds tier {cache.tier!r}")
@@ -211,12 +223,7 @@ def main(cfg: TrainConfig) -> Path:
     eval_batches = [to_device(default_collate([held_ds[i] for i in eval_windows[j : j + 16]]), d.device) for j in range(0, len(eval_windows), 16)]
 
     model = build_teacher(mc).to(d.device)
-    if cfg.init:
-        start, _, init_mc = load_teacher(cfg.init)
-        # Same denoiser shape and the same latent space (the autoencoder's config carries its measured statistics).
-        if asdict(init_mc.dit) != asdict(mc.dit) or asdict(init_mc.ae) != asdict(mc.ae) or init_mc.autoencoder != mc.autoencoder:
-            raise ValueError(f"--init {cfg.init}: a teacher of another model or autoencoder than --preset {cfg.preset} "
-                             f"with --autoencoder {cfg.autoencoder} and these overrides")
+    if start is not None:
         model.load_state_dict(start.state_dict())
         del start
     ema = make_ema(model)
