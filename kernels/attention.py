@@ -62,4 +62,9 @@ def flash_attention(
         raise ValueError(f"flash_attention: q {tuple(q.shape)}, k {tuple(k.shape)}, v {tuple(v.shape)} disagree on (B, H) or Lk")
     if not (q.dtype == k.dtype == v.dtype and q.dtype in (torch.float32, torch.float16, torch.bfloat16)):
         raise ValueError(f"flash_attention: q, k, v must share one of fp32/fp16/bf16; got {q.dtype}, {k.dtype}, {v.dtype}")
-    return _flash_attention_op(q, k, v, d**-0.5 if scale is None else scale, kv_lens)
+    scale = d**-0.5 if scale is None else scale
+    if not torch.compiler.is_compiling():  # eager: skip the operator's dispatch (kernels/cfg_token.py, _eager_launch)
+        from kernels.attention_triton import attention_forward
+
+        return attention_forward(q, k, v, scale, kv_lens)
+    return _flash_attention_op(q, k, v, scale, kv_lens)

@@ -16,12 +16,18 @@ Backend = Literal["auto", "torch", "triton"]
 # find_spec locates the package without importing it; a module constant, so torch.compile reads it freely.
 HAS_TRITON = importlib.util.find_spec("triton") is not None
 
+# "auto" takes the kernel only for calls at least this large (elements of the first input). Below it a call is
+# launch-bound: on an H200 the tiny preset's whole denoiser (calls of at most 0.6 M elements) ran 0.80x torch
+# eager with the kernels, the base preset's (37.7 M) 1.27x (docs/kernels_bench.md, docs/kernels.md).
+AUTO_MIN_ELEMENTS = 1 << 20
+
 
 def use_triton(backend: Backend, *tensors: torch.Tensor) -> bool:
     """True when a call with these input tensors should run the Triton kernel.
 
-    "auto": Triton for CUDA tensors, the reference on CPU, and the reference whenever autograd must
-    record the call (the kernels are forward-only). "triton": always the kernel (CPU tensors need the
+    "auto": Triton for CUDA tensors of at least AUTO_MIN_ELEMENTS elements; the reference on CPU, for
+    smaller calls (launch-bound, where torch's dispatch is cheaper than a Triton launch), and whenever
+    autograd must record the call (the kernels are forward-only). "triton": always the kernel (CPU tensors need the
     interpreter). "torch": always the reference. ONNX export always traces the reference, which
     exporters know; a custom op they would not.
     """
@@ -31,7 +37,7 @@ def use_triton(backend: Backend, *tensors: torch.Tensor) -> bool:
         return False
     needs_grad = torch.is_grad_enabled() and any(t.requires_grad for t in tensors)
     if backend == "auto":
-        return HAS_TRITON and tensors[0].is_cuda and not needs_grad
+        return HAS_TRITON and tensors[0].is_cuda and not needs_grad and tensors[0].numel() >= AUTO_MIN_ELEMENTS
     if needs_grad:
         raise RuntimeError("the Triton kernels are forward-only: call them under torch.no_grad() or use backend='torch'")
     if not tensors[0].is_cuda and os.environ.get("TRITON_INTERPRET") != "1":

@@ -29,6 +29,7 @@ def _modulated_ln_fwd(
     R, C, L, G,  # rows (B*L), channels, tokens per batch entry, modulation groups per batch entry
     eps,
     BLOCK_R: tl.constexpr, BLOCK_C: tl.constexpr,
+    ONE_GROUP: tl.constexpr,  # BLOCK_R divides L / G: a tile's rows share one modulation row, loaded once
 ):
     rows = tl.program_id(0) * BLOCK_R + tl.arange(0, BLOCK_R)  # (BLOCK_R,)
     cols = tl.arange(0, BLOCK_C)  # (BLOCK_C,)
@@ -38,9 +39,15 @@ def _modulated_ln_fwd(
     mean = tl.sum(x, 1) / C
     xc = tl.where(mask, x - mean[:, None], 0.0)
     rstd = 1.0 / tl.sqrt(tl.sum(xc * xc, 1) / C + eps)  # biased variance, as nn.LayerNorm
-    b, g = _group_rows(rows64, L, G)
-    shift = tl.load(SHIFT + b[:, None] * stride_sb + g[:, None] * stride_sg + cols[None, :], mask=mask, other=0.0).to(tl.float32)
-    scale = tl.load(SCALE + b[:, None] * stride_cb + g[:, None] * stride_cg + cols[None, :], mask=mask, other=0.0).to(tl.float32)
+    if ONE_GROUP:
+        b, g = _group_rows(tl.program_id(0).to(tl.int64) * BLOCK_R, L, G)  # scalars
+        col_ok = cols < C
+        shift = tl.load(SHIFT + b * stride_sb + g * stride_sg + cols, mask=col_ok, other=0.0).to(tl.float32)[None, :]  # (1, BLOCK_C)
+        scale = tl.load(SCALE + b * stride_cb + g * stride_cg + cols, mask=col_ok, other=0.0).to(tl.float32)[None, :]
+    else:
+        b, g = _group_rows(rows64, L, G)  # (BLOCK_R,) each
+        shift = tl.load(SHIFT + b[:, None] * stride_sb + g[:, None] * stride_sg + cols[None, :], mask=mask, other=0.0).to(tl.float32)
+        scale = tl.load(SCALE + b[:, None] * stride_cb + g[:, None] * stride_cg + cols[None, :], mask=mask, other=0.0).to(tl.float32)
     y = xc * rstd[:, None] * (1.0 + scale) + shift
     tl.store(Y + rows64[:, None] * stride_yr + cols[None, :], y.to(Y.dtype.element_ty), mask=mask)
 
@@ -51,14 +58,19 @@ def _gated_residual_fwd(
     stride_gb, stride_gg,
     R, C, L, G,
     BLOCK_R: tl.constexpr, BLOCK_C: tl.constexpr,
+    ONE_GROUP: tl.constexpr,  # as in _modulated_ln_fwd
 ):
     rows = tl.program_id(0) * BLOCK_R + tl.arange(0, BLOCK_R)  # (BLOCK_R,)
     cols = tl.arange(0, BLOCK_C)  # (BLOCK_C,)
     mask = (rows[:, None] < R) & (cols[None, :] < C)
     rows64 = rows.to(tl.int64)
     offs = rows64[:, None] * C + cols[None, :]  # (BLOCK_R, BLOCK_C)
-    b, g = _group_rows(rows64, L, G)
-    gate = tl.load(GATE + b[:, None] * stride_gb + g[:, None] * stride_gg + cols[None, :], mask=mask, other=0.0).to(tl.float32)
+    if ONE_GROUP:
+        b, g = _group_rows(tl.program_id(0).to(tl.int64) * BLOCK_R, L, G)  # scalars
+        gate = tl.load(GATE + b * stride_gb + g * stride_gg + cols, mask=cols < C, other=0.0).to(tl.float32)[None, :]  # (1, BLOCK_C)
+    else:
+        b, g = _group_rows(rows64, L, G)  # (BLOCK_R,) each
+        gate = tl.load(GATE + b[:, None] * stride_gb + g[:, None] * stride_gg + cols[None, :], mask=mask, other=0.0).to(tl.float32)
     x = tl.load(X + offs, mask=mask, other=0.0).to(tl.float32)
     y = tl.load(Y + offs, mask=mask, other=0.0).to(tl.float32)
     tl.store(OUT + offs, (x + gate * y).to(OUT.dtype.element_ty), mask=mask)
@@ -79,32 +91,42 @@ def _multi_cfg_fwd(
     tl.store(OUT + offs, (u + s_ref * (r - u) + s_audio * (f - r)).to(OUT.dtype.element_ty), mask=mask)
 
 
-def _row_tiles(r: int, c: int) -> tuple[int, int, tuple[int]]:
+def _row_tiles(r: int, c: int, rows_per_group: int, config: dict[str, int] | None) -> tuple[dict[str, int], tuple[int]]:
+    """Launch parameters for a (R, C) row kernel: about _TILE elements a program unless config names BLOCK_R
+    (and num_warps); ONE_GROUP when no tile straddles two modulation rows."""
     block_c = triton.next_power_of_2(c)
-    block_r = max(1, min(_TILE // block_c, triton.next_power_of_2(r)))
-    return block_r, block_c, (triton.cdiv(r, block_r),)
+    block_r = (config or {}).get("BLOCK_R") or max(1, min(_TILE // block_c, triton.next_power_of_2(r)))
+    launch = dict(BLOCK_R=block_r, BLOCK_C=block_c, ONE_GROUP=rows_per_group % block_r == 0)
+    if config and "num_warps" in config:
+        launch["num_warps"] = config["num_warps"]
+    return launch, (triton.cdiv(r, block_r),)
 
 
-def modulated_layer_norm_forward(x: torch.Tensor, shift: torch.Tensor, scale: torch.Tensor, eps: float) -> torch.Tensor:
-    """x (B, L, C), shift/scale (B, G, C) with unit column stride -> LayerNorm(x) (1 + scale) + shift, (B, L, C)."""
+def modulated_layer_norm_forward(
+    x: torch.Tensor, shift: torch.Tensor, scale: torch.Tensor, eps: float, config: dict[str, int] | None = None,
+) -> torch.Tensor:
+    """x (B, L, C), shift/scale (B, G, C) with unit column stride -> LayerNorm(x) (1 + scale) + shift, (B, L, C).
+    config: BLOCK_R and num_warps, for kernels.bench --sweep."""
     b, l, c = x.shape
     x2 = x.reshape(b * l, c)  # (R, C); copies only if x's rows cannot be strided
     y = torch.empty_like(x2)  # (R, C)
-    block_r, block_c, grid = _row_tiles(b * l, c)
+    g = shift.shape[1]
+    launch, grid = _row_tiles(b * l, c, l // g, config)
     _modulated_ln_fwd[grid](
         x2, shift, scale, y, x2.stride(0), y.stride(0), shift.stride(0), shift.stride(1), scale.stride(0), scale.stride(1),
-        b * l, c, l, shift.shape[1], eps, BLOCK_R=block_r, BLOCK_C=block_c,
+        b * l, c, l, g, eps, **launch,
     )
     return y.view(b, l, c)
 
 
-def gated_residual_forward(x: torch.Tensor, gate: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+def gated_residual_forward(x: torch.Tensor, gate: torch.Tensor, y: torch.Tensor, config: dict[str, int] | None = None) -> torch.Tensor:
     """x, y (B, L, C), gate (B, G, C) -> x + gate * y, (B, L, C)."""
     b, l, c = x.shape
     x, y = x.contiguous(), y.contiguous()
     out = torch.empty_like(x)  # (B, L, C)
-    block_r, block_c, grid = _row_tiles(b * l, c)
-    _gated_residual_fwd[grid](x, gate, y, out, gate.stride(0), gate.stride(1), b * l, c, l, gate.shape[1], BLOCK_R=block_r, BLOCK_C=block_c)
+    g = gate.shape[1]
+    launch, grid = _row_tiles(b * l, c, l // g, config)
+    _gated_residual_fwd[grid](x, gate, y, out, gate.stride(0), gate.stride(1), b * l, c, l, g, **launch)
     return out
 
 

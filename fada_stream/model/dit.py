@@ -61,7 +61,7 @@ class TimestepEmbedder(nn.Module):
         return torch.cat([torch.cos(args), torch.sin(args)], dim=-1)  # (..., dim)
 
     def forward(self, t: torch.Tensor) -> torch.Tensor:
-        return self.mlp(self.frequencies(t, self.freq_dim))  # (..., width)
+        return self.mlp(self.frequencies(t, self.freq_dim).to(self.mlp[0].weight.dtype))  # (..., width): half-precision weights take half features
 
 
 def sincos_1d(dim: int, pos: np.ndarray) -> np.ndarray:

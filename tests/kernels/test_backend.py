@@ -8,18 +8,20 @@ import pytest
 import torch
 
 from kernels.attention import _flash_attention_op, flash_attention
-from kernels.backend import use_triton
+from kernels.backend import AUTO_MIN_ELEMENTS, use_triton
 from kernels.cfg_token import _gated_residual_op, _modulated_layer_norm_op, _multi_cfg_op, modulated_layer_norm
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def test_auto_is_triton_only_on_cuda_without_autograd(device):
-    x = torch.randn(2, 3, device=device)
+def test_auto_is_triton_only_on_cuda_without_autograd_for_large_calls(device):
+    x = torch.randn(AUTO_MIN_ELEMENTS, device=device)
     assert use_triton("auto", x) == x.is_cuda
     assert not use_triton("auto", x.requires_grad_())
     with torch.no_grad():
         assert use_triton("auto", x) == x.is_cuda
+    assert not use_triton("auto", x[:-1])  # launch-bound: torch's dispatch is the cheaper one
+    assert use_triton("triton", x[:-1].detach())  # forcing still forces (on CPU, conftest has set the interpreter)
     assert not use_triton("torch", x)
     with pytest.raises(ValueError, match="unknown kernel backend"):
         use_triton("cuda", x)

@@ -9,7 +9,8 @@ from kernels.cfg_token import (
 
 DTYPES = pytest.mark.parametrize("dtype", [torch.float32, torch.float16], ids=str)
 # (B, L, C, G): G = None gives (B, C) modulation; otherwise (B, G, C), one row per group of L / G tokens.
-SHAPES = [(2, 15, 48, None), (3, 12, 96, 3), (1, 7, 130, 7), (2, 40, 192, 4)]
+# The last two let each row tile lie inside one modulation group (the kernels' ONE_GROUP path); the others straddle.
+SHAPES = [(2, 15, 48, None), (3, 12, 96, 3), (1, 7, 130, 7), (2, 40, 192, 4), (2, 128, 64, 2), (1, 64, 256, None)]
 SHAPE = pytest.mark.parametrize("shape", SHAPES, ids=lambda s: "x".join(map(str, s)))
 
 
@@ -56,6 +57,30 @@ def test_modulation_may_be_a_strided_slice(device):
     shift, scale = table[:, :, 4], table[:, :, 7]  # (B, G, C), row stride 12 C
     out = modulated_layer_norm(x, shift, scale, backend="triton")
     torch.testing.assert_close(out, modulated_layer_norm_reference(x, shift, scale), atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize("b", [1, 2])
+def test_tokens_may_be_a_channel_major_view(b, device):
+    """The reference image's tokens are its (B, C, N) patch grid seen as (B, N, C); with B = 1 (one stream, the
+    student) a row-major reshape keeps that view's column stride, which the kernel must not take for 1."""
+    x = torch.randn(b, 40, 12, device=device).transpose(1, 2)  # (B, N, C), strides (C N, 1, N)
+    y = torch.randn(b, 40, 12, device=device).transpose(1, 2)
+    shift, scale = torch.randn(b, 40, device=device), torch.randn(b, 40, device=device)
+    torch.testing.assert_close(modulated_layer_norm(x, shift, scale, backend="triton"),
+                               modulated_layer_norm_reference(x, shift, scale), atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(gated_residual(x, shift, y, backend="triton"), gated_residual_reference(x, shift, y), atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize("rows", [1, 2, 8, 16, 32])
+def test_any_row_tile_gives_the_same_result(rows, device):
+    """kernels.bench --sweep times other tiles (BLOCK_R rows a program); a tile inside one group of L / G = 8 tokens
+    (1, 2, 8) loads the modulation once, one that straddles groups (16, 32) gathers it row by row: all must agree."""
+    from kernels.cfg_token_triton import gated_residual_forward, modulated_layer_norm_forward
+
+    x, y, shift, scale = _tokens((2, 24, 40, 3), torch.float32, device)
+    torch.testing.assert_close(modulated_layer_norm_forward(x, shift, scale, 1e-6, {"BLOCK_R": rows}),
+                               modulated_layer_norm_reference(x, shift, scale), atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(gated_residual_forward(x, shift, y, {"BLOCK_R": rows}), gated_residual_reference(x, shift, y), atol=1e-5, rtol=1e-5)
 
 
 def test_references_are_the_models_previous_math():

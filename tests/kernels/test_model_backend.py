@@ -94,15 +94,17 @@ def perturbed(awake):
     return make
 
 
-def test_triton_backend_matches_torch_backend(device, perturbed):
+@pytest.mark.parametrize("b", [1, 2], ids=["one stream", "two branches"])
+def test_triton_backend_matches_torch_backend(b, device, perturbed):
     model, cfg = perturbed("triton")
     reference, _ = perturbed("torch")
-    inputs = {k: v.to(device) for k, v in _inputs(cfg, b=2).items()}
+    inputs = {k: v.to(device) for k, v in _inputs(cfg, b=b).items()}
+    drop_audio = torch.tensor([False, True][:b], device=device)
     model.to(device)
     reference.to(device)
     with torch.no_grad():
-        v = model(**inputs, drop_audio=torch.tensor([False, True], device=device))
-        expected = reference(**inputs, drop_audio=torch.tensor([False, True], device=device))
+        v = model(**inputs, drop_audio=drop_audio)
+        expected = reference(**inputs, drop_audio=drop_audio)
     torch.testing.assert_close(v, expected, atol=1e-4, rtol=1e-4)
 
 
