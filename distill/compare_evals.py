@@ -40,6 +40,24 @@ def load_run(directory: str | Path, setting_name: str = "default") -> dict[str, 
     return out
 
 
+def merge_split(a: dict, b: dict) -> dict:
+    """One split scored by two runs on disjoint clips (a confirmation run with teacher_eval --skip): the per-clip
+    records joined, the summaries' means weighted by clip counts (they are means over clips). A Frechet distance
+    is not a mean over clips, so it is left out of the merged summary."""
+    na, nb = len(a["clips"]), len(b["clips"])
+
+    def mean(x: dict, y: dict) -> dict:
+        out = {}
+        for k in x.keys() | y.keys():
+            u, v = x.get(k), y.get(k)
+            numbers = isinstance(u, (int, float)) and isinstance(v, (int, float))
+            out[k] = (u * na + v * nb) / (na + nb) if numbers and not k.startswith("frechet") else None
+        return out
+
+    return {"model": mean(a["model"], b["model"]), "ground_truth": mean(a["ground_truth"], b["ground_truth"]),
+            "clips": {**a["clips"], **b["clips"]}}
+
+
 def sign_flip_p(diffs: np.ndarray, samples: int = 100_000, seed: int = 0) -> float:
     """Two-sided p of a paired sign-flip permutation test on the mean of `diffs` (n,): under the null each clip's
     difference is as likely to have the other sign. Exact for n <= 16, else `samples` random flips (seeded),
@@ -159,7 +177,7 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m distill.compare_evals", description=__doc__.split("\n")[0])
     p.add_argument("runs", nargs="+", metavar="LABEL=DIR[@SETTING]",
                    help="teacher_eval output folders (their default setting, or SETTING), the reference first; a label "
-                        "given twice joins two folders holding different splits of one model")
+                        "given twice joins two folders of one model: different splits, or different clips of a split")
     p.add_argument("--out", required=True, help="output stem: writes OUT.md and OUT.png (and OUT_paired.png with --against)")
     p.add_argument("--against", metavar="LABEL", help="add a clip-by-clip paired comparison of every run with this one")
     args = p.parse_args(argv)
@@ -174,12 +192,18 @@ def main(argv: list[str] | None = None) -> int:
             return 2
         try:
             run = load_run(directory, setting)
-            # A label given again adds that folder's splits: one model whose splits were evaluated by separate runs.
-            if label in runs and runs[label].keys() & run.keys():
-                print(f"error: {label!r} is given twice with split(s) {sorted(runs[label].keys() & run.keys())} in both folders",
-                      file=sys.stderr)
-                return 2
-            runs[label] = {**runs.get(label, {}), **run}
+            # A label given again adds that folder's splits (one model whose splits were evaluated by separate runs),
+            # or more clips of a split it has (a run over the next clips, teacher_eval --skip).
+            joined = dict(runs.get(label, {}))
+            for split, part in run.items():
+                if split in joined:
+                    a, b = set(joined[split]["clips"]), set(part["clips"])
+                    if not a or not b or a & b:
+                        print(f"error: {label!r} is given twice with split {split!r} in both folders, and not on disjoint "
+                              f"clips ({len(a & b)} shared, {len(a)} and {len(b)} scored)", file=sys.stderr)
+                        return 2
+                joined[split] = merge_split(joined[split], part) if split in joined else part
+            runs[label] = joined
         except StopIteration:
             print(f"error: {directory}: no setting {setting!r}", file=sys.stderr)
             return 2

@@ -7,11 +7,11 @@ import pytest
 from distill import compare_evals
 
 
-def fake_run(path, sync_c, identity, nfe, clip_sync_c=(), split_name="test"):
+def fake_run(path, sync_c, identity, nfe, clip_sync_c=(), split_name="test", first_clip=0):
     summary = {"sync_c": sync_c, "sync_d": 1.0, "abs_offset": 0.0, "mouth_corr": 0.7, "identity_sim": identity, "seam_jitter": 1.1}
     gt = {**summary, "sync_c": 0.5, "identity_sim": 0.95}
     clips = [{"path": f"videos/c{i}.mp4", "sync_c": v, "mouth_corr": 0.7, "identity_sim": identity, "error": None}
-             for i, v in enumerate(clip_sync_c)]
+             for i, v in enumerate(clip_sync_c, start=first_clip)]
     split = {"split": split_name, "ground_truth": {"summary": gt},
              "settings": [{"name": "s_audio=3.5", "summary": {**summary, "sync_c": 0.9}, "nfe_per_window": nfe, "ms_per_window": 1.0},
                           {"name": "default", "summary": summary, "nfe_per_window": nfe, "ms_per_window": 10.0, "clips": clips}]}
@@ -45,7 +45,21 @@ def test_a_label_given_twice_joins_the_splits_of_two_folders(tmp_path, capsys):
     assert "| test | teacher | 75 | 0.400 |" in text and "| openset | teacher | 75 | 0.200 |" in text
     assert "| openset | second stage | 75 | 0.300 | " in text and "| 150 % | 107 % |" in text  # shares of the joined run's openset row
     assert compare_evals.main([f"teacher={test}", f"teacher={test}", "--out", str(tmp_path / "c2")]) == 2
-    assert "given twice with split(s) ['test'] in both folders" in capsys.readouterr().err
+    assert "given twice with split 'test' in both folders, and not on disjoint clips" in capsys.readouterr().err
+
+
+def test_a_label_given_twice_joins_disjoint_clips_of_one_split(tmp_path, capsys):
+    """teacher_eval --skip scores the next clips: joined, the summary is the clip-weighted mean and every clip pairs."""
+    ref = fake_run(tmp_path / "ref", 0.30, 0.80, 75, clip_sync_c=[0.30] * 6)
+    first = fake_run(tmp_path / "first", 0.40, 0.80, 75, clip_sync_c=[0.40] * 2)
+    rest = fake_run(tmp_path / "rest", 0.20, 0.80, 75, clip_sync_c=[0.20] * 4, first_clip=2)
+    assert compare_evals.main([f"ref={ref}", f"run={first}", f"run={rest}", "--out", str(tmp_path / "c"), "--against", "ref"]) == 0
+    text = (tmp_path / "c.md").read_text()
+    assert "| test | run | 75 | 0.267 |" in text  # (2 x 0.40 + 4 x 0.20) / 6
+    assert "| test | run | ref | -0.033 | 2/6 |" in text  # all six clips paired
+    overlapping = fake_run(tmp_path / "again", 0.20, 0.80, 75, clip_sync_c=[0.20] * 4, first_clip=1)
+    assert compare_evals.main([f"run={first}", f"run={overlapping}", "--out", str(tmp_path / "c2")]) == 2
+    assert "1 shared" in capsys.readouterr().err
 
 
 def test_sign_flip_p_is_exact_for_small_sets_and_two_sided():
