@@ -96,7 +96,8 @@ class DiTConfig:
     frames: int = 16  # F: window length at 25 fps (architecture.md)
     motion_frames: int = 4  # M: clean frames carried from the previous window
     # Attention and norm+modulation implementation, an inference-time choice that changes no weights:
-    # "auto" runs the Triton kernels (kernels/) on CUDA tensors and the torch reference on CPU,
+    # "auto" runs the Triton kernels (kernels/) on CUDA calls large enough to pay (kernels/backend.py) and
+    # the torch reference on CPU and for launch-bound calls,
     # "triton" forces the kernels, "torch" the reference. With autograd on, the model always runs
     # the reference (the kernels are forward-only). Checkpoints older than the field load as "auto".
     backend: Literal["auto", "torch", "triton"] = "auto"
