@@ -15,8 +15,8 @@ import re
 import sys
 from pathlib import Path
 
-SECTION = re.compile(r"^## (\w+): (.+)$")
-RATIO = re.compile(r"^([0-9.]+)x$")
+SECTION = re.compile(r"^## ([^:]+): (.+)$")
+RATIO = re.compile(r"^([0-9]+(?:\.[0-9]+)?)x$")
 
 
 def speedups(text: str) -> dict[str, dict[str, float]]:
@@ -74,9 +74,12 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     runs = {}
     for item in args.runs:
-        label, sep, path = item.partition("=")
-        if not sep or not Path(path).is_file():
+        label, sep, path = item.rpartition("=")  # labels may hold "=", file names rarely do
+        if not sep or not label or not Path(path).is_file():
             print(f"expected LABEL=FILE with an existing file, got {item!r}", file=sys.stderr)
+            return 2
+        if label in runs:
+            print(f"label {label!r} is given twice", file=sys.stderr)
             return 2
         runs[label] = speedups(Path(path).read_text())
         if not runs[label]:

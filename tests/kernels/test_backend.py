@@ -20,11 +20,28 @@ def test_auto_is_triton_only_on_cuda_without_autograd_for_large_calls(device):
     assert not use_triton("auto", x.requires_grad_())
     with torch.no_grad():
         assert use_triton("auto", x) == x.is_cuda
-    assert not use_triton("auto", x[:-1])  # launch-bound: torch's dispatch is the cheaper one
     assert use_triton("triton", x[:-1].detach())  # forcing still forces (on CPU, conftest has set the interpreter)
     assert not use_triton("torch", x)
     with pytest.raises(ValueError, match="unknown kernel backend"):
         use_triton("cuda", x)
+
+
+class _CudaLike:
+    """What use_triton reads of a tensor, for a CUDA tensor of n elements: the size rule is testable without a GPU."""
+
+    is_cuda, requires_grad = True, False
+
+    def __init__(self, n: int):
+        self.n = n
+
+    def numel(self) -> int:
+        return self.n
+
+
+def test_auto_leaves_launch_bound_calls_to_torch():
+    assert use_triton("auto", _CudaLike(AUTO_MIN_ELEMENTS))
+    assert not use_triton("auto", _CudaLike(AUTO_MIN_ELEMENTS - 1))  # the tiny preset's calls: torch's dispatch is cheaper
+    assert use_triton("triton", _CudaLike(1))
 
 
 def test_forced_triton_refuses_autograd(device):
