@@ -12,7 +12,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from kernels.backend import Backend, use_triton
+from kernels.backend import Backend, eager_launch, use_triton
 
 MAX_HEAD_DIM = 128  # a (BLOCK_M, 128) fp32 accumulator per program still fits an SM's registers
 
@@ -63,7 +63,7 @@ def flash_attention(
     if not (q.dtype == k.dtype == v.dtype and q.dtype in (torch.float32, torch.float16, torch.bfloat16)):
         raise ValueError(f"flash_attention: q, k, v must share one of fp32/fp16/bf16; got {q.dtype}, {k.dtype}, {v.dtype}")
     scale = d**-0.5 if scale is None else scale
-    if not torch.compiler.is_compiling():  # eager: skip the operator's dispatch (kernels/cfg_token.py, _eager_launch)
+    if eager_launch():
         from kernels.attention_triton import attention_forward
 
         return attention_forward(q, k, v, scale, kv_lens)

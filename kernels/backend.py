@@ -43,3 +43,10 @@ def use_triton(backend: Backend, *tensors: torch.Tensor) -> bool:
     if not tensors[0].is_cuda and os.environ.get("TRITON_INTERPRET") != "1":
         raise RuntimeError("backend='triton' on CPU tensors needs TRITON_INTERPRET=1 set before the first Triton call")
     return True
+
+
+def eager_launch() -> bool:
+    """Outside torch.compile, call the launchers directly: the custom operators exist for compile's graph
+    capture (and opcheck), and their dispatch costs tens of microseconds a call, as much as a tiny-preset
+    kernel itself (kernels.bench on an H200; docs/kernels.md)."""
+    return not torch.compiler.is_compiling()

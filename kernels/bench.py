@@ -98,11 +98,13 @@ def fused_cases(preset: str, batch: int, dtype: torch.dtype) -> list[Case]:
         Case("modulated LayerNorm", str(tuple(x.shape)), {
             "torch eager": lambda: modulated_layer_norm_reference(x, shift, scale),
             "torch compiled": lambda: ln_ref(x, shift, scale),
-            "triton": lambda: modulated_layer_norm(x, shift, scale, backend="triton")}, bytes=2 * x.numel() * es + mod_bytes),
+            "triton": lambda: modulated_layer_norm(x, shift, scale, backend="triton")}, bytes=2 * x.numel() * es + mod_bytes,
+            inputs=(x, shift, scale)),
         Case("gated residual", str(tuple(x.shape)), {
             "torch eager": lambda: gated_residual_reference(x, shift, y),
             "torch compiled": lambda: res_ref(x, shift, y),
-            "triton": lambda: gated_residual(x, shift, y, backend="triton")}, bytes=3 * x.numel() * es + mod_bytes / 2),
+            "triton": lambda: gated_residual(x, shift, y, backend="triton")}, bytes=3 * x.numel() * es + mod_bytes / 2,
+            inputs=(x, shift, y)),
         Case("multi-CFG combine", str(lat), {
             "torch eager": lambda: multi_cfg_reference(u, r, full, 1.5, 2.5),
             "torch compiled": lambda: cfg_ref(u, r, full, 1.5, 2.5),
@@ -183,14 +185,9 @@ def sweep_rows(preset: str, batch: int, dtype: torch.dtype, deadline: float) -> 
     """The row kernels (modulated LayerNorm, gated residual) over rows per program and warps, against the shipped tile."""
     from kernels.cfg_token_triton import _row_tiles, gated_residual_forward, modulated_layer_norm_forward
 
-    ln, res = fused_cases(preset, batch, dtype)[:2]
-    cfg = PRESETS[preset]()
-    d, f, n = cfg.dit.width, cfg.dit.frames, cfg.dit.grid**2
-    g = torch.Generator(device=DEVICE).manual_seed(0)
-    x, y = (torch.randn(batch, f * n, d, generator=g, device=DEVICE).to(dtype) for _ in range(2))  # (B, F*N, D)
-    shift, scale = (torch.randn(batch, f, d, generator=g, device=DEVICE).to(dtype) for _ in range(2))  # (B, F, D)
-    calls = {ln.op: (ln, lambda c=None: modulated_layer_norm_forward(x, shift, scale, 1e-6, c)),
-             res.op: (res, lambda c=None: gated_residual_forward(x, shift, y, c))}
+    ln, res = fused_cases(preset, batch, dtype)[:2]  # their tensors: x, y (B, F*N, D), modulation (B, F, D)
+    calls = {ln.op: (ln, lambda c=None: modulated_layer_norm_forward(*ln.inputs, 1e-6, c)),
+             res.op: (res, lambda c=None: gated_residual_forward(*res.inputs, c))}
     lines = ["| op | shape | shipped tile | shipped | best tile | best | configs timed |", "|---|---|---|---|---|---|---|"]
     for op, (case, call) in calls.items():
         results = []
@@ -206,7 +203,8 @@ def sweep_rows(preset: str, batch: int, dtype: torch.dtype, deadline: float) -> 
             continue
         shipped = time_ms(lambda: call(), rep=50)
         best_ms, best = min(results, key=lambda r: r[0])
-        rows_shipped = _row_tiles(batch * f * n, d, n, None)[0]["BLOCK_R"]
+        x, mod = case.inputs[:2]  # (B, L, D), (B, G, D)
+        rows_shipped = _row_tiles(x.shape[0] * x.shape[1], x.shape[2], x.shape[1] // mod.shape[1], None)[0]["BLOCK_R"]
         lines.append(f"| {op} | {case.shape} | {rows_shipped} rows, 4 warps | {cell(case, shipped)} | "
                      f"{best['BLOCK_R']} rows, {best['num_warps']} warps | {cell(case, best_ms)} | {len(results)} |")
     return lines

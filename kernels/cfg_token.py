@@ -15,7 +15,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from kernels.backend import Backend, use_triton
+from kernels.backend import Backend, eager_launch, use_triton
 
 
 def _groups(m: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
@@ -100,13 +100,6 @@ def _(v_uncond: torch.Tensor, v_ref: torch.Tensor, v_full: torch.Tensor, s_ref: 
 #################################################################################
 
 
-def _eager_launch() -> bool:
-    """Outside torch.compile, call the launchers directly: the custom operators exist for compile's graph
-    capture (and opcheck), and their dispatch costs tens of microseconds a call, as much as a tiny-preset
-    kernel itself (kernels.bench on an H200; docs/kernels.md)."""
-    return not torch.compiler.is_compiling()
-
-
 def _unit_columns(m: torch.Tensor) -> torch.Tensor:
     return m if m.stride(-1) == 1 else m.contiguous()  # the kernels index channels with unit stride
 
@@ -121,7 +114,7 @@ def modulated_layer_norm(x: torch.Tensor, shift: torch.Tensor, scale: torch.Tens
     # x too: the reference image's tokens arrive channel-major ((B, C, N) patches seen as (B, N, C)), and with one
     # batch entry such a view reshapes to (N, C) without a copy, keeping its column stride of N.
     x = _unit_columns(x)
-    if _eager_launch():
+    if eager_launch():
         from kernels.cfg_token_triton import modulated_layer_norm_forward
 
         return modulated_layer_norm_forward(x, shift, scale, eps)
@@ -135,7 +128,7 @@ def gated_residual(x: torch.Tensor, gate: torch.Tensor, y: torch.Tensor, *, back
     if y.shape != x.shape:
         raise ValueError(f"gated_residual: y {tuple(y.shape)} must match x {tuple(x.shape)}")
     gate = _unit_columns(_groups(gate, x))
-    if _eager_launch():
+    if eager_launch():
         from kernels.cfg_token_triton import gated_residual_forward
 
         return gated_residual_forward(x, gate, y)
@@ -160,7 +153,7 @@ def multi_cfg_combine(
     same = v_uncond.shape == v_ref.shape == v_full.shape and v_uncond.dtype == v_ref.dtype == v_full.dtype
     if not (scalar and same and use_triton(backend, v_uncond, v_ref, v_full)):
         return multi_cfg_reference(v_uncond, v_ref, v_full, s_ref, s_audio)
-    if _eager_launch():
+    if eager_launch():
         from kernels.cfg_token_triton import multi_cfg_forward
 
         return multi_cfg_forward(v_uncond, v_ref, v_full, float(s_ref), float(s_audio))
