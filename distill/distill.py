@@ -258,7 +258,10 @@ def main(cfg: DistillConfig) -> Path:
         log.info("resumed %s at step %d", out, step)
     ddp = DDP(student) if d.world > 1 else student
     ema_t, ema_g = saved.get("loss_emas", (0.0, 0.0))  # the adaptive weight's running sizes continue
-    meta = {"command": command_line(), "distill_config": asdict(cfg), "teacher": cfg.teacher}
+    # The teacher's weight hash, beside its path: a path names whatever teacher sits there today (the bundled
+    # one changed once), the hash names the one this student was distilled from.
+    meta = {"command": command_line(), "distill_config": asdict(cfg), "teacher": cfg.teacher,
+            "teacher_sha256": json.loads((Path(cfg.teacher) / "teacher.json").read_text()).get("weights_sha256")}
     if d.master:
         for ext in (".json", ".safetensors"):
             src = Path(cfg.teacher) / f"autoencoder{ext}"

@@ -74,7 +74,9 @@ def test_distillation_trains_saves_resumes_and_the_runtime_serves_it(teacher_dir
     assert any(p.abs().sum() > 0 for p in model.cfg_embed.mlp[-1].parameters())  # the tokens learned something
 
     run(teacher_dir, cache_file, moderate_cache, out, **{"iters": 3})  # resumes at step 2
-    assert json.loads((out / "student.json").read_text())["meta"]["step"] == 3
+    meta = json.loads((out / "student.json").read_text())["meta"]
+    assert meta["step"] == 3
+    assert meta["teacher_sha256"] == json.loads((teacher_dir / "teacher.json").read_text())["weights_sha256"]  # which teacher
     assert all(v > 0 for v in json.loads((out / "state.json").read_text())["config"]["loss_emas"])  # the balance resumes too
 
     student = load_window_model(out, "cpu")
