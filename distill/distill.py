@@ -57,7 +57,7 @@ class DistillConfig:
     data: str = "corpus/train"  # high tier: corpus folder (decoded once into <out>) or a cache file
     moderate: str = ""  # moderate tier: corpus folder or cache file; "" = the data folder's moderate clips
     out: str = "runs/student"
-    init: str = ""  # a student folder to start from (a second training stage); "" = the teacher's weights
+    init: str = ""  # a student folder to start from (a second training stage; an adaLN one may start a `both` one); "" = the teacher's weights
     steps: int = 2  # K, the student's sampler steps
     iters: int = 20000  # optimisation steps
     tokens: bool = True  # multi-CFG tokens (one pass per step); False: the naive student
@@ -240,12 +240,18 @@ def main(cfg: DistillConfig) -> Path:
         # A progressive round halves (or divides) the steps of its start; any other second stage keeps them.
         steps_ok = (init_cfg.steps % scfg.steps == 0 and init_cfg.steps > scfg.steps) if cfg.method == "progressive" \
             else init_cfg.steps == scfg.steps
-        same = ("tokens", "token_mode", "cfg_tokens", "shift", "model")
+        # An adaLN student may start a `both` one: its attention tokens enter behind zero gates, so the new student
+        # starts as the old one exactly and only learns what the extra tokens add.
+        adds_attn = init_cfg.tokens and init_cfg.token_mode == "adaln" and scfg.token_mode == "both"
+        same = ("tokens", "cfg_tokens", "shift", "model") + (() if adds_attn else ("token_mode",))
         if not steps_ok or any(getattr(init_cfg, f) != getattr(scfg, f) for f in same):
             need = f"a multiple of K={scfg.steps}" if cfg.method == "progressive" else f"K={scfg.steps}"
             raise ValueError(f"--init {cfg.init}: a K={init_cfg.steps} tokens={init_cfg.tokens} ({init_cfg.token_mode}) student of "
                              f"this or another model, not {need} tokens={scfg.tokens} ({scfg.token_mode}) for this teacher")
-        student.load_state_dict(start.state_dict())
+        missing, unexpected = student.load_state_dict(start.state_dict(), strict=not adds_attn)
+        new_params = all(k.startswith(("cfg_tokens.", "token_gates")) for k in missing)
+        if unexpected or not new_params:
+            raise ValueError(f"--init {cfg.init}: its weights do not fit this student (missing {missing}, unexpected {unexpected})")
         if cfg.method == "progressive":
             targets = start.to(d.device).requires_grad_(False).eval()
     else:

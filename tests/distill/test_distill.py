@@ -259,6 +259,23 @@ def test_second_stage_starts_from_a_student_and_restyles_windows(teacher_dir, ca
     assert meta["distill_config"]["init"] == str(first) and meta["distill_config"]["restyle"] == 1.0
 
 
+def test_an_adaln_student_starts_a_both_student_as_itself(teacher_dir, cache_file, moderate_cache, tmp_path):
+    """--init an adaLN student with --token-mode both: the attention tokens join behind zero gates, so before any
+    update the new student computes exactly what the old one did; the reverse would drop learned weights: refused."""
+    first = run(teacher_dir, cache_file, moderate_cache, tmp_path / "adaln").parent
+    out = run(teacher_dir, cache_file, moderate_cache, tmp_path / "both", init=str(first), token_mode="both", iters=1, lr=0.0).parent
+    start, _, _ = load_student(first)
+    second, _, cfg = load_student(out)
+    assert cfg.token_mode == "both" and second.token_gates.abs().sum() == 0 and second.cfg_tokens is not None
+    x, ref = torch.randn(1, 6, 4, 16, 16), torch.randn(1, 4, 16, 16)  # (B, F, C, h, w), (B, C, h, w)
+    mel = torch.randn(1, 80, cfg.model.audio.mel_span(6))  # (B, n_mels, span)
+    t, scales = torch.full((1,), 0.5), torch.tensor([[1.5, 2.5]])
+    with torch.no_grad():
+        torch.testing.assert_close(second(x, t, ref, mel, scales=scales), start(x, t, ref, mel, scales=scales))
+    with pytest.raises(ValueError, match=r"\(both\) student"):
+        run(teacher_dir, cache_file, moderate_cache, tmp_path / "back", init=str(out), iters=1)  # both -> adaLN: refused
+
+
 def test_second_stage_refuses_a_student_of_another_shape(teacher_dir, cache_file, moderate_cache, tmp_path):
     first = run(teacher_dir, cache_file, moderate_cache, tmp_path / "k1", steps=1, iters=1).parent
     with pytest.raises(ValueError, match="K=1"):
