@@ -26,6 +26,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
+import os
 import shutil
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -91,6 +92,9 @@ class DistillConfig:
     eval_every: int = 500
     eval_windows: int = 32  # held-out high windows; each costs a teacher trajectory per grid interval
     save_every: int = 500
+    # Keep the EMA student every N steps in OUT/snapshots/stepN (0: off): runs that share a wall-clock budget but not
+    # a speed (on one GPU, side by side) are then compared at the same optimisation step, the fair budget.
+    snapshot_every: int = 0
     max_minutes: float = 0.0
     workers: int = 0
     device: str = "auto"
@@ -317,6 +321,17 @@ def main(cfg: DistillConfig) -> Path:
             run_cfg = {"distill": asdict(cfg), "student": asdict(scfg), "loss_emas": [ema_t, ema_g]}
             save_run_state(out, "student", run_cfg, student, ema, opt, step, meta)
             save_checkpoint(out / "student", STUDENT_KIND, scfg, ema.state_dict(), meta={**meta, "step": step}, dtype=torch.float16)
+        if d.master and cfg.snapshot_every and step % cfg.snapshot_every == 0:
+            snap = out / "snapshots" / f"step{step}"
+            snap.mkdir(parents=True, exist_ok=True)
+            save_checkpoint(snap / "student", STUDENT_KIND, scfg, ema.state_dict(), meta={**meta, "step": step}, dtype=torch.float16)
+            for ext in (".json", ".safetensors"):  # a snapshot is a servable folder: the autoencoder beside it, linked
+                src, dst = out / f"autoencoder{ext}", snap / f"autoencoder{ext}"
+                if src.is_file() and not dst.exists():
+                    try:
+                        os.link(src, dst)
+                    except OSError:  # a file system without hard links
+                        shutil.copyfile(src, dst)
         if stop:
             break
     bar.close()

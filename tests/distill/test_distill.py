@@ -65,7 +65,7 @@ def test_student_starts_as_the_teachers_conditional_branch_and_its_tokens_carry_
 
 def test_distillation_trains_saves_resumes_and_the_runtime_serves_it(teacher_dir, cache_file, moderate_cache, tmp_path):
     out = tmp_path / "student"
-    run(teacher_dir, cache_file, moderate_cache, out)
+    run(teacher_dir, cache_file, moderate_cache, out, snapshot_every=1)
     rows = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
     assert rows[-1]["step"] == 2 and rows[-1]["gt_loss"] is not None and rows[-1]["lambda"] > 0  # mixed supervision on
     assert "eval_teacher_loss" in rows[-1] and np.isfinite(rows[-1]["teacher_loss"])
@@ -73,9 +73,15 @@ def test_distillation_trains_saves_resumes_and_the_runtime_serves_it(teacher_dir
     assert cfg.steps == 2 and cfg.tokens and model.cfg_embed is not None
     assert any(p.abs().sum() > 0 for p in model.cfg_embed.mlp[-1].parameters())  # the tokens learned something
 
-    run(teacher_dir, cache_file, moderate_cache, out, **{"iters": 3})  # resumes at step 2
+    run(teacher_dir, cache_file, moderate_cache, out, **{"iters": 3, "snapshot_every": 2})  # resumes at step 2
     meta = json.loads((out / "student.json").read_text())["meta"]
     assert meta["step"] == 3
+    # --snapshot-every keeps the EMA student of every Nth step beside the latest: runs of unequal speed that shared
+    # a wall-clock budget are compared at one step
+    assert sorted(p.name for p in (out / "snapshots").iterdir()) == ["step1", "step2"]  # the resumed run's step 3 is no multiple of 2
+    snaps = [load_student(out / "snapshots" / f"step{i}")[0].state_dict() for i in (1, 2)]  # servable folders
+    assert json.loads((out / "snapshots" / "step2" / "student.json").read_text())["meta"]["step"] == 2
+    assert any((snaps[0][k] - snaps[1][k]).abs().max() > 0 for k in snaps[0])  # two steps, two different students
     assert meta["teacher_sha256"] == json.loads((teacher_dir / "teacher.json").read_text())["weights_sha256"]  # which teacher
     assert all(v > 0 for v in json.loads((out / "state.json").read_text())["config"]["loss_emas"])  # the balance resumes too
 
