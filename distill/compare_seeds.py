@@ -117,6 +117,13 @@ def plot(rows: list[dict], path: Path) -> None:
             ax.hlines(vals.mean(), x - 0.25, x + 0.25, color="k")
         ax.set_xticks([0, 1], [r["a"], r["b"]], fontsize=7, rotation=15)
         ax.set_xlim(-0.6, 1.6)
+        # At least the interval's width on the y axis: with one run a side, autoscale would blow a gap of a
+        # ten-thousandth up to the whole panel.
+        vals = np.concatenate([r["a_runs"], r["b_runs"]])
+        span = 1.3 * max(float(np.ptp(vals)), float(r["ci"][1] - r["ci"][0]), 1e-3)
+        mid = (float(vals.min()) + float(vals.max())) / 2
+        ax.set_ylim(mid - span / 2, mid + span / 2)
+        ax.ticklabel_format(axis="y", useOffset=False)
         ax.set_title(f"{r['split']}: {r['metric']}\n{r['diff']:+.3f} [{r['ci'][0]:+.3f}, {r['ci'][1]:+.3f}]", fontsize=8)
         ax.tick_params(labelsize=7)
     fig.suptitle("run means (dots), side means (bars); difference and its two-level bootstrap 95 % interval", fontsize=8)

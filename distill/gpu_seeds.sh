@@ -5,7 +5,10 @@
 #
 # Usage: distill/gpu_seeds.sh HIGH_CACHE MODERATE_CACHE OUT [MINUTES=7] [SEEDS="1 2 3"] [extra distill flags...]
 # OUT receives one tar per run (student.{json,safetensors} at the shared step, log.jsonl) and seeds.log.
-# Environment: DEVICE (cuda), BATCH (16), LR (2e-4), RUNS (/tmp/seed_runs), PYTHON (python3).
+# Environment: DEVICE (cuda), BATCH (16), LR (2e-4), RUNS (/tmp/seed_runs), PYTHON (python3),
+#   RECIPES ("student naive": which of the two to run for every seed; "student" alone leaves the GPU to the token
+#   students, to set new ones beside naive runs already scored), TEACHER (fada_stream/assets/teacher),
+#   CHECK_AFTER (90: seconds before the first look for a crashed run).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
@@ -23,16 +26,24 @@ export OMP_NUM_THREADS=${OMP_NUM_THREADS:-2}  # six processes on a 16-core host
 exec > >(tee -a "$OUT/seeds.log") 2>&1
 $PY -c "import torch; print('torch', torch.__version__, torch.cuda.get_device_name(0) if torch.cuda.is_available() else 'no cuda')"
 
-C=(--teacher fada_stream/assets/teacher --data "$HIGH" --moderate "$MOD" --device "${DEVICE:-cuda}" --batch "${BATCH:-16}"
+C=(--teacher "${TEACHER:-fada_stream/assets/teacher}" --data "$HIGH" --moderate "$MOD" --device "${DEVICE:-cuda}" --batch "${BATCH:-16}"
    --lr "${LR:-2e-4}" --warmup 100 --substeps 2 --iters 1000000 --max-minutes "$MIN" --log-every 50 --eval-every 250
    --eval-windows 8 --save-every 1000000 --snapshot-every 50 "$@")
 names=() pids=()
+declare -A RECIPE=(  # the bundled student's recipe, and its naive comparator's
+    [student]="--steps 2 --restyle 0.5"
+    [naive]="--steps 6 --tokens false --mixed false"
+)
+for r in ${RECIPES:-student naive}; do  # every name checked before any run starts
+    [ -n "${RECIPE[$r]:-}" ] || { echo "unknown recipe $r (student, naive)"; exit 2; }
+done
 for s in $SEEDS; do
-    $PY -m distill.distill "${C[@]}" --seed "$s" --out "$RUNS/student_s$s" --steps 2 --restyle 0.5 > "$RUNS/student_s$s.out" 2>&1 &
-    pids+=($!)
-    $PY -m distill.distill "${C[@]}" --seed "$s" --out "$RUNS/naive_s$s" --steps 6 --tokens false --mixed false > "$RUNS/naive_s$s.out" 2>&1 &
-    pids+=($!)
-    names+=("student_s$s" "naive_s$s")
+    for r in ${RECIPES:-student naive}; do
+        # shellcheck disable=SC2086  # the recipe's flags split on purpose
+        $PY -m distill.distill "${C[@]}" --seed "$s" --out "$RUNS/${r}_s$s" ${RECIPE[$r]} > "$RUNS/${r}_s$s.out" 2>&1 &
+        pids+=($!)
+        names+=("${r}_s$s")
+    done
 done
 # A run that dies early would waste the lease: report it at once and stop the others.
 sleep "${CHECK_AFTER:-90}"

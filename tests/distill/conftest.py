@@ -15,10 +15,13 @@ import pytest
 import torch
 from PIL import Image
 
-from distill import train_autoencoder
+from distill import train_autoencoder, train_teacher
 from distill.data.windows import build_cache
+from fada_stream.checkpoint import save_checkpoint
+from fada_stream.model import TEACHER_KIND, load_teacher
 
 SIZE, FPS, SR = 128, 25, 16000
+TINY = dict(width=32, depth=1, heads=2, frames=6, motion_frames=2)  # a DiT that trains in a second
 
 
 def face(colour: np.ndarray, mouth: float) -> np.ndarray:
@@ -72,6 +75,21 @@ def ae_ckpt(cache_file, tmp_path_factory):
     return train_autoencoder.main(train_autoencoder.TrainConfig(data=str(cache_file), out=str(out), steps=2, batch=4, device="cpu"))
 
 
+@pytest.fixture(scope="session")
+def teacher_dir(cache_file, ae_ckpt, tmp_path_factory, awake):
+    """A teacher checkpoint from two training steps, its zero-initialised output layers then randomised: a
+    velocity field that depends on every condition, as a trained teacher's does."""
+    out = tmp_path_factory.mktemp("teacher")
+    train_teacher.main(train_teacher.TrainConfig(data=str(cache_file), autoencoder=str(ae_ckpt), out=str(out), steps=2,
+                                                 batch=2, device="cpu", **TINY))
+    model, _, cfg = load_teacher(out)
+    save_checkpoint(out / "teacher", TEACHER_KIND, cfg, awake(model).state_dict())
+    return out
+
+
+@pytest.fixture(scope="session")
+def moderate_cache(corpus, tmp_path_factory):
+    return build_cache(corpus, tmp_path_factory.mktemp("mod") / "moderate.safetensors", tier="moderate", frame_format="jpeg")
 
 
 @pytest.fixture(scope="session")

@@ -5,34 +5,15 @@ import numpy as np
 import pytest
 import torch
 
-from distill import distill, train_teacher
-from distill.data.windows import build_cache
+from distill import distill
 from fada_stream.generator import StudentModel, load_window_model
-from fada_stream.checkpoint import save_checkpoint
-from fada_stream.model import TEACHER_KIND, StudentDiT, load_student, load_teacher, preset
+from fada_stream.model import StudentDiT, load_student, load_teacher, preset
 from fada_stream.model.config import StudentConfig
 from fada_stream.sampling import boost_audio
 from fada_stream.stream import StreamConfig, render_offline
+from tests.distill.conftest import TINY
 
 pytest.importorskip("av")
-TINY = dict(width=32, depth=1, heads=2, frames=6, motion_frames=2)
-
-
-@pytest.fixture(scope="module")
-def teacher_dir(cache_file, ae_ckpt, tmp_path_factory, awake):
-    """A teacher checkpoint from two training steps, its zero-initialised output layers then randomised: a
-    velocity field that depends on every condition, as a trained teacher's does."""
-    out = tmp_path_factory.mktemp("teacher")
-    train_teacher.main(train_teacher.TrainConfig(data=str(cache_file), autoencoder=str(ae_ckpt), out=str(out), steps=2,
-                                                 batch=2, device="cpu", **TINY))
-    model, _, cfg = load_teacher(out)
-    save_checkpoint(out / "teacher", TEACHER_KIND, cfg, awake(model).state_dict())
-    return out
-
-
-@pytest.fixture(scope="module")
-def moderate_cache(corpus, tmp_path_factory):
-    return build_cache(corpus, tmp_path_factory.mktemp("mod") / "moderate.safetensors", tier="moderate", frame_format="jpeg")
 
 
 def run(teacher_dir, cache_file, moderate_cache, out, **kw):
