@@ -16,11 +16,17 @@ compared with the second three ways, per split and metric:
   difference and the share of resamples at or below zero, which carries both noises. With three runs a side it
   is narrower than the truth (resampling three of three sees (n - 1) / n of their spread): read it with the rest.
 
+`--by-identity` pairs faces instead of clips: each identity's clips are averaged first (the faces come from the
+manifests of the corpus folders teacher_eval scored). A split of 32 clips of 8 faces is 8 independent draws of
+"what does the method do with a new face", not 32: one face that a method copies badly moves all four of its
+clips together, and a clip-level test counts it four times.
+
 Writes OUT.md (per-run means and the comparison) and OUT.png (run means per side, split and metric).
 """
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 
@@ -63,8 +69,28 @@ def two_level_bootstrap(a: np.ndarray, b: np.ndarray, samples: int = 20_000, see
     return side(a) - side(b)
 
 
-def compare(sides: dict[str, list[dict]], samples: int = 20_000) -> list[dict]:
-    """One row per split and PAIRED metric: the first side against the second."""
+def clip_identities(run_dir: str | Path) -> dict[str, dict[str, str]]:
+    """{split: {clip id: identity id}} of a teacher_eval folder, from the manifests of the corpus folders it scored."""
+    doc = json.loads((Path(run_dir) / "teacher_eval.json").read_text())
+    out = {}
+    for split in doc["splits"]:
+        rows = [json.loads(line) for line in (Path(split["data"]) / "manifest.jsonl").read_text().splitlines() if line.strip()]
+        out[split["split"]] = {r["id"]: r.get("identity_id", r["id"]) for r in rows}
+    return out
+
+
+def by_identity(m: np.ndarray, ids: list[str], identity: dict[str, str]) -> np.ndarray:
+    """(runs, clips) -> (runs, identities): each identity's mean over its clips. Clips of one face are not independent
+    draws of what a method does with a new face, so the face is the unit that the tests resample."""
+    groups = sorted({identity[i] for i in ids})
+    cols = [[n for n, i in enumerate(ids) if identity[i] == g] for g in groups]
+    return np.stack([m[:, c].mean(axis=1) for c in cols], axis=1)
+
+
+def compare(sides: dict[str, list[dict]], samples: int = 20_000,
+            identities: dict[str, dict[str, str]] | None = None) -> list[dict]:
+    """One row per split and PAIRED metric: the first side against the second; with `identities` ({split: {clip:
+    identity}}) the paired unit is the identity (its clips averaged), else the clip."""
     (la, ra), (lb, rb) = list(sides.items())[:2]
     rows = []
     for split in ra[0]:
@@ -73,10 +99,13 @@ def compare(sides: dict[str, list[dict]], samples: int = 20_000) -> list[dict]:
             if not ids:
                 continue
             a, b = clip_matrix(ra, split, key, ids), clip_matrix(rb, split, key, ids)  # (n_a, clips), (n_b, clips)
+            if identities is not None:
+                a, b = by_identity(a, ids, identities[split]), by_identity(b, ids, identities[split])  # (n, identities)
             d = a.mean(axis=0) - b.mean(axis=0)  # (clips,) seed-averaged
             ma, mb = a.mean(axis=1), b.mean(axis=1)  # run means
             boot = two_level_bootstrap(a, b, samples)
-            rows.append({"split": split, "metric": name, "key": key, "clips": len(ids), "a": la, "b": lb,
+            rows.append({"split": split, "metric": name, "key": key, "clips": a.shape[1], "a": la, "b": lb,
+                         "unit": "identities" if identities is not None else "clips",
                          "a_runs": ma, "b_runs": mb, "diff": float(d.mean()), "clips_higher": int((d > 0).sum()),
                          "p": sign_flip_p(d), "pairings_higher": int((ma[:, None] > mb[None, :]).sum()),
                          "pairings": ma.size * mb.size, "ci": (float(np.quantile(boot, 0.025)), float(np.quantile(boot, 0.975))),
@@ -86,9 +115,11 @@ def compare(sides: dict[str, list[dict]], samples: int = 20_000) -> list[dict]:
 
 def report(rows: list[dict], sides: dict[str, list[str]]) -> str:
     (la, da), (lb, db) = list(sides.items())[:2]
+    unit = rows[0]["unit"] if rows else "clips"
     runs = "\n".join(f"- {label}: " + ", ".join(f"`{d}`" for d in dirs) for label, dirs in sides.items())
     lines = [f"Runs (a side's runs differ in their training seed only):\n\n{runs}\n",
-             "| split | metric | clips | " + f"{la}: run means | {lb}: run means | difference | higher on clips (seed-averaged) "
+             *(["Paired unit: the identity (each face's clips averaged first).\n"] if unit == "identities" else []),
+             f"| split | metric | {unit} | " + f"{la}: run means | {lb}: run means | difference | higher on {unit} (seed-averaged) "
              "| sign-flip p | run pairings higher | two-level bootstrap 95 % | bootstrap share <= 0 |",
              "|---" * 11 + "|"]
     for r in rows:
@@ -138,16 +169,19 @@ def main(argv: list[str] | None = None) -> int:
                    help="a method's runs (teacher_eval folders); give two, the first is compared with the second")
     p.add_argument("--out", required=True, help="output stem: writes OUT.md and OUT.png")
     p.add_argument("--samples", type=int, default=20_000, help="bootstrap resamples")
+    p.add_argument("--by-identity", action="store_true",
+                   help="pair identities, not clips (each face's clips averaged; the faces from the corpus manifests)")
     args = p.parse_args(argv)
     try:
         sides = dict(parse_side(s) for s in args.side)
         if len(sides) != 2:
             raise ValueError(f"give exactly two --side with different labels, got {list(sides)}")
         loaded = {label: [load_run(d) for d in dirs] for label, dirs in sides.items()}
+        identities = clip_identities(next(iter(sides.values()))[0]) if args.by_identity else None
     except (OSError, ValueError, KeyError, StopIteration) as e:
         print(f"compare_seeds: {e}", file=sys.stderr)
         return 2
-    rows = compare(loaded, args.samples)
+    rows = compare(loaded, args.samples, identities)
     if not rows:
         print("compare_seeds: the two sides share no scored clips", file=sys.stderr)
         return 2
@@ -155,7 +189,7 @@ def main(argv: list[str] | None = None) -> int:
     out.parent.mkdir(parents=True, exist_ok=True)
     text = report(rows, sides)
     out.with_suffix(".md").write_text(f"# {' vs '.join(sides)}\n\n`python -m distill.compare_seeds " + " ".join(
-        f'--side "{s}"' for s in args.side) + f" --out {args.out}`\n\n" + text)
+        f'--side "{s}"' for s in args.side) + (" --by-identity" if args.by_identity else "") + f" --out {args.out}`\n\n" + text)
     plot(rows, out.with_suffix(".png"))
     print(text)
     return 0

@@ -15,7 +15,9 @@ def _synth(args: argparse.Namespace) -> int:
     from distill.data.corpus import synth_corpus
     from distill.data.synth import SynthConfig
 
-    cfg = SynthConfig(size=args.size, moderate_fraction=args.moderate_fraction)
+    if args.clips_per_identity < 1:
+        raise SystemExit(f"--clips-per-identity must be at least 1, got {args.clips_per_identity}")
+    cfg = SynthConfig(size=args.size, moderate_fraction=args.moderate_fraction, clips_per_identity=args.clips_per_identity)
     with tqdm(total=args.clips, desc=f"synth {args.split}", unit="clip") as bar:
         rows = synth_corpus(args.out, args.split, args.clips, args.seed, cfg, workers=args.workers, progress=bar.update)
     seconds = sum(r["duration"] for r in rows)
@@ -95,6 +97,8 @@ def main(argv: list[str] | None = None) -> int:
     s.add_argument("--split", choices=["train", "test", "openset"], default="train")
     s.add_argument("--size", type=int, default=128)
     s.add_argument("--moderate-fraction", type=float, default=0.4)
+    s.add_argument("--clips-per-identity", type=int, default=4,  # SynthConfig.clips_per_identity
+                   help="clips of each face; 1 gives an evaluation split whose clips are independent faces")
     s.add_argument("--workers", type=int, default=None, help="processes (default: all cores)")
     s.set_defaults(fn=_synth)
     i = sub.add_parser("ingest", help="import a folder of real talking-head videos with audio")

@@ -51,3 +51,36 @@ def test_bad_arguments_give_a_clear_error(tmp_path, capsys):
     assert "exactly two --side" in capsys.readouterr().err
     assert compare_seeds.main(side("a", one) + side("b", [tmp_path / "missing"]) + ["--out", str(tmp_path / "x")]) == 2
     assert "compare_seeds:" in capsys.readouterr().err
+
+
+def test_by_identity_pairs_faces_not_clips(tmp_path, capsys):
+    """Twenty clips of four faces, the first method far ahead on every clip of one face and level on the rest: over
+    clips that looks like a finding, over faces (four units) it cannot be one, and --by-identity says so."""
+    import json
+
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    (corpus / "manifest.jsonl").write_text("".join(json.dumps({"id": f"c{i}", "identity_id": f"face{i // 5}"}) + "\n" for i in range(20)))
+    rng = np.random.default_rng(1)
+    base = rng.uniform(0.2, 0.5, 20)
+    lucky = np.where(np.arange(20) < 5, 0.1, 0.0)  # face0's five clips
+    ours = runs(tmp_path, "ours", [base + lucky + rng.normal(0, 0.002, 20) for _ in range(3)])
+    naive = runs(tmp_path, "naive", [base + rng.normal(0, 0.002, 20) for _ in range(3)])
+    for d in ours + naive:  # teacher_eval records each split's corpus folder
+        doc = json.loads((d / "teacher_eval.json").read_text())
+        doc["splits"][0]["data"] = str(corpus)
+        (d / "teacher_eval.json").write_text(json.dumps(doc))
+    loaded = {"ours": [compare_seeds.load_run(d) for d in ours], "naive": [compare_seeds.load_run(d) for d in naive]}
+    per_clip = next(r for r in compare_seeds.compare(loaded) if r["metric"] == "Sync-C")
+    faces = compare_seeds.clip_identities(ours[0])
+    assert faces["test"]["c7"] == "face1"
+    per_face = next(r for r in compare_seeds.compare(loaded, identities=faces) if r["metric"] == "Sync-C")
+    assert per_clip["clips"] == 20 and per_clip["p"] < 0.05
+    assert per_face["clips"] == 4 and per_face["unit"] == "identities" and per_face["p"] > 0.1
+    assert abs(per_face["diff"] - 0.025) < 0.005  # a face's mean counts once, whatever its clip count
+    assert compare_seeds.main(side("ours", ours) + side("naive", naive) + ["--by-identity", "--out", str(tmp_path / "f")]) == 0
+    text = (tmp_path / "f.md").read_text()
+    assert "--by-identity" in text and "Paired unit: the identity" in text and "| test | Sync-C | 4 |" in text
+    (corpus / "manifest.jsonl").unlink()
+    assert compare_seeds.main(side("ours", ours) + side("naive", naive) + ["--by-identity", "--out", str(tmp_path / "g")]) == 2
+    assert "manifest.jsonl" in capsys.readouterr().err

@@ -107,3 +107,16 @@ def test_openset_photo_references(tmp_path):
     for p in paths:
         with Image.open(p) as im:
             assert im.size == (128, 128) and im.mode == "RGB"
+
+
+def test_one_clip_per_identity_gives_independent_faces(tmp_path, capsys):
+    """`synth --clips-per-identity 1`: an evaluation split whose every clip is a new face (the default 4 repeats each)."""
+    from distill.data.__main__ import main
+
+    assert main(["synth", "--out", str(tmp_path / "wide"), "--clips", "3", "--seed", "5", "--split", "openset",
+                 "--moderate-fraction", "0", "--clips-per-identity", "1", "--workers", "1"]) == 0
+    rows = [json.loads(line) for line in (tmp_path / "wide" / "manifest.jsonl").read_text().splitlines()]
+    assert len({r["identity_id"] for r in rows}) == 3 and all(r["tier"] == "high" for r in rows)
+    assert make_clip("openset", 5, 1).meta["identity_id"] == make_clip("openset", 5, 3).meta["identity_id"]  # default: 4 a face
+    with pytest.raises(SystemExit, match="at least 1"):
+        main(["synth", "--out", str(tmp_path / "bad"), "--clips", "1", "--clips-per-identity", "0"])
