@@ -11,6 +11,11 @@ split, and each as a share of the first run's, the reference the ship bars are s
 noise, so each other run is compared with LABEL clip by clip (mean difference, on how many clips it is higher,
 and the two-sided p of a sign-flip permutation test on the mean difference; the plot shows each clip's
 difference), which says whether a gap of a few hundredths is more than the spread between clips.
+
+`--tradeoff` adds OUT_tradeoff.png: Sync-C against identity, a panel per split, one curve per model through
+its settings. Labels that share the text before their first comma ("ours, s_audio 4", "ours, s_audio 2.5")
+are one model's curve, joined in the order given: a guidance scale buys lip sync with identity, so two models
+are compared by where their curves lie, not at one setting only.
 """
 from __future__ import annotations
 
@@ -131,6 +136,45 @@ def plot_paired(diffs: dict[tuple[str, str, str], np.ndarray], against: str, pat
     plt.close(fig)
 
 
+def curves(labels: list[str]) -> dict[str, list[str]]:
+    """{model: its labels in the order given}: a model is the text of a label before its first comma."""
+    out: dict[str, list[str]] = {}
+    for label in labels:
+        out.setdefault(label.split(",")[0].strip(), []).append(label)
+    return out
+
+
+def plot_tradeoff(runs: dict[str, dict[str, dict]], path: Path) -> None:
+    """Sync-C (y) against identity (x), a panel per split; each model's settings joined into a curve."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    splits = list(dict.fromkeys(sp for run in runs.values() for sp in run))
+    fig, axes = plt.subplots(1, len(splits), figsize=(5.2 * len(splits), 4.2), squeeze=False)
+    for ax, split in zip(axes[0], splits):
+        for i, (model, labels) in enumerate(curves(list(runs)).items()):
+            rows = [(label, runs[label][split]["model"]) for label in labels if split in runs[label]]
+            points = [(r["identity_sim"], r["sync_c"], label) for label, r in rows
+                      if r.get("identity_sim") is not None and r.get("sync_c") is not None]
+            if not points:
+                continue
+            xs, ys, names = zip(*points)
+            ax.plot(xs, ys, "o-", color=f"C{i}", label=model)
+            for x, y, name in points:
+                setting = name.partition(",")[2].strip()
+                if setting:
+                    ax.annotate(setting, (x, y), textcoords="offset points", xytext=(4, 4), fontsize=7, color=f"C{i}")
+        ax.set_xlabel("identity similarity")
+        ax.set_ylabel("Sync-C")
+        ax.set_title(f"{split}: up and right is better", fontsize=9)
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
 def table(runs: dict[str, dict[str, dict]]) -> str:
     first = next(iter(runs.values()))
     lines = ["| split | model | " + " | ".join(c[0] for c in COLUMNS) + " | Sync-C vs first | identity vs first |",
@@ -180,6 +224,8 @@ def main(argv: list[str] | None = None) -> int:
                         "given twice joins two folders of one model: different splits, or different clips of a split")
     p.add_argument("--out", required=True, help="output stem: writes OUT.md and OUT.png (and OUT_paired.png with --against)")
     p.add_argument("--against", metavar="LABEL", help="add a clip-by-clip paired comparison of every run with this one")
+    p.add_argument("--tradeoff", action="store_true",
+                   help="add OUT_tradeoff.png: Sync-C against identity, one curve per model (labels up to their first comma)")
     args = p.parse_args(argv)
     runs = {}
     for spec in args.runs:
@@ -222,6 +268,9 @@ def main(argv: list[str] | None = None) -> int:
         text += f"\nClip by clip against {args.against} (same clips, same noise):\n\n" + paired_table(diffs, args.against)
         written.append(out.with_name(out.name + "_paired.png"))
         plot_paired(diffs, args.against, written[-1])
+    if args.tradeoff:
+        written.append(out.with_name(out.name + "_tradeoff.png"))
+        plot_tradeoff(runs, written[-1])
     out.with_suffix(".md").write_text(text)
     plot(runs, out.with_suffix(".png"))
     print(text, end="")

@@ -81,3 +81,15 @@ def test_paired_table_compares_clip_by_clip(tmp_path, capsys):
     assert (tmp_path / "cmp_paired.png").stat().st_size > 0
     assert compare_evals.main([f"naive={a}", "--out", str(tmp_path / "c2"), "--against", "teacher"]) == 2
     assert "not one of the labels" in capsys.readouterr().err
+
+
+def test_tradeoff_joins_each_models_settings_into_one_curve(tmp_path):
+    assert compare_evals.curves(["naive, s_audio 2.5", "ours, s_audio 2.5", "naive, s_audio 4", "ours, s_audio 4", "teacher"]) == {
+        "naive": ["naive, s_audio 2.5", "naive, s_audio 4"], "ours": ["ours, s_audio 2.5", "ours, s_audio 4"], "teacher": ["teacher"]}
+    a = fake_run(tmp_path / "a", 0.30, 0.80, 18)
+    b = fake_run(tmp_path / "b", 0.32, 0.82, 2)
+    assert compare_evals.main([f"naive, 2.5={a}", f"naive, 3.5={a}@s_audio=3.5", f"ours, 2.5={b}", f"ours, 3.5={b}@s_audio=3.5",
+                               "--out", str(tmp_path / "cmp"), "--tradeoff"]) == 0
+    assert (tmp_path / "cmp_tradeoff.png").stat().st_size > 0
+    assert compare_evals.main([f"naive={a}", "--out", str(tmp_path / "c2")]) == 0
+    assert not (tmp_path / "c2_tradeoff.png").exists()  # only when asked
