@@ -6,7 +6,8 @@ Any audio length, through the live session's own window scheduler (fada_stream.s
 F latent frames overlap by M motion frames, carried in latent space; each window adds F - M frames.
 The mp4's video lasts as long as its audio (to within one frame) and carries that audio. Offline, the
 teacher samples with all three guidance passes and its full step count (the live session trims both
-to fit real time); a student always takes its own K steps.
+to fit real time); a student always takes its own K steps. Unset scales are the model's offline defaults:
+a token student's own (what its sweeps chose; one pass whatever they are), otherwise the teacher's 1.5 / 2.5.
 """
 from __future__ import annotations
 
@@ -16,6 +17,15 @@ import sys
 
 from fada_stream.sampling import SAMPLERS, TeacherSampling
 from fada_stream.stream import StreamConfig, render_offline, window_count
+
+
+def offline_guidance(model, s_ref: float | None, s_audio: float | None) -> tuple[float, float]:
+    """The scales to render at: those given, else a token student's defaults (a live session's too), else the
+    teacher's full-guidance ones; a teacher's or naive student's live default (1 / 1, one pass to fit real
+    time) is not wanted offline, where the three passes cost only time."""
+    cfg = getattr(model, "student_cfg", None)
+    d = model.default_guidance if cfg is not None and cfg.tokens else TeacherSampling()
+    return d.s_ref if s_ref is None else s_ref, d.s_audio if s_audio is None else s_audio
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -31,8 +41,10 @@ def main(argv: list[str] | None = None) -> int:
     d = TeacherSampling()
     p.add_argument("--steps", type=int, default=d.steps, help="teacher steps (a student uses its own)")
     p.add_argument("--method", choices=sorted(SAMPLERS), default=d.method)
-    p.add_argument("--s-ref", type=float, default=d.s_ref)
-    p.add_argument("--s-audio", type=float, default=d.s_audio)
+    p.add_argument("--s-ref", type=float, default=None,
+                   help=f"default: a token student's own scales, else the teacher's offline {d.s_ref}")
+    p.add_argument("--s-audio", type=float, default=None,
+                   help=f"default: a token student's own scales, else the teacher's offline {d.s_audio}")
     p.add_argument("--audio-boost", type=float, default=0.0,
                    help="token students: one more pass of audio guidance on their output (0: one pass)")
     p.add_argument("--seed", type=int, default=0)
@@ -50,7 +62,8 @@ def main(argv: list[str] | None = None) -> int:
         cfg = model.cfg
         audio = read_audio(args.audio, cfg.audio.sample_rate)  # (N,)
         ref_img = load_reference(args.reference, cfg.ae.image_size)  # (S, S, 3)
-        stream = StreamConfig(steps=args.steps, s_ref=args.s_ref, s_audio=args.s_audio, audio_boost=args.audio_boost, adaptive=False,
+        s_ref, s_audio = offline_guidance(model, args.s_ref, args.s_audio)
+        stream = StreamConfig(steps=args.steps, s_ref=s_ref, s_audio=s_audio, audio_boost=args.audio_boost, adaptive=False,
                               vad=False, seed=args.seed)
     except (CheckpointError, MediaError, ReferenceError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)

@@ -1,4 +1,6 @@
 """render: an mp4 as long as the audio, with it; bad files give clear errors; the bundled face is the default."""
+import json
+import shutil
 import wave
 
 import numpy as np
@@ -7,6 +9,7 @@ from PIL import Image
 
 from fada_stream import render
 from fada_stream.checkpoint import save_checkpoint
+from fada_stream.generator import load_window_model
 from fada_stream.model import TEACHER_KIND, build_teacher, preset
 from fada_stream.model.autoencoder import AUTOENCODER_KIND, Autoencoder
 
@@ -51,3 +54,18 @@ def test_render_on_the_onnx_backend(tiny_checkpoint, tmp_path):
                         "--backend", "onnx"]) == 0
     with av.open(str(out)) as box:
         assert sum(1 for _ in box.decode(video=0)) == 13  # ceil(0.5 s * 25 fps)
+
+
+def test_unset_scales_render_a_token_student_at_its_own_defaults_and_anything_else_at_the_teachers(tiny_student, tiny_checkpoint, tmp_path):
+    student = tmp_path / "student"
+    shutil.copytree(tiny_student, student)
+    doc = json.loads((student / "student.json").read_text())
+    doc["config"]["s_audio"] = 3.25  # as distill.set_guidance leaves it
+    (student / "student.json").write_text(json.dumps(doc))
+    s = load_window_model(student, backend="torch")
+    assert render.offline_guidance(s, None, None) == (1.5, 3.25)
+    assert render.offline_guidance(s, 1.0, None) == (1.0, 3.25)  # a given scale wins
+    teacher = load_window_model(tiny_checkpoint, backend="torch")
+    assert teacher.default_guidance.s_audio == 1.0  # live: one pass
+    assert render.offline_guidance(teacher, None, None) == (1.5, 2.5)  # offline: full guidance
+    assert render.offline_guidance(teacher, None, 4.0) == (1.5, 4.0)

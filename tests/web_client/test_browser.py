@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import json
+
 import pytest
 from aiohttp import web
 
+from fada_stream.generator import bundled_checkpoint
 from fada_stream.serve import ServerConfig, create_app
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -51,6 +54,11 @@ async def test_sample_mode_plays_the_avatar_and_a_bundled_sample(browser, url):
     await page.wait_for_function(PLAYING, arg=20, timeout=20_000)
     assert await page.eval_on_selector("#avatar", "v => v.muted") is False  # the avatar is heard
     assert await page.eval_on_selector("#sample", "s => s.options.length") > 0
+    # The sliders start at the session's scales, which for the bundled student are its recorded defaults, shown exactly.
+    own = json.loads((bundled_checkpoint("student") / "student.json").read_text())["config"]
+    for key in ("s_ref", "s_audio"):
+        assert float(await page.text_content(f"output[for={key}]")) == own[key]
+        assert float(await page.eval_on_selector(f"#{key}", "e => e.value")) == own[key]
     await page.click("#play-sample")
     await page.wait_for_function("() => document.getElementById('log').textContent.includes('playback_started')",
                                  timeout=10_000)
