@@ -33,7 +33,10 @@ def set_defaults(folder: Path, s_ref: float | None, s_audio: float | None, evide
     if not evidence.strip():
         raise ValueError("--evidence must say which measurement chose the scales")
     doc_cfg, _, _ = load_checkpoint(folder / "student", STUDENT_KIND)  # kind, JSON and weights hash checked here
-    cfg = from_dict(StudentConfig, doc_cfg)
+    try:
+        cfg = from_dict(StudentConfig, doc_cfg)
+    except (TypeError, KeyError, ValueError) as e:
+        raise CheckpointError(f"{folder}: student.json holds no valid student config ({e})") from e
     if not cfg.tokens:
         raise CheckpointError(f"{folder}: a naive student (no CFG tokens) runs the teacher's 3-pass CFG; its scales are not a token input")
     new = {"s_ref": cfg.s_ref if s_ref is None else float(s_ref), "s_audio": cfg.s_audio if s_audio is None else float(s_audio)}
@@ -45,11 +48,14 @@ def set_defaults(folder: Path, s_ref: float | None, s_audio: float | None, evide
     doc = json.loads(header.read_text())
     record = {"from": {"s_ref": cfg.s_ref, "s_audio": cfg.s_audio}, "to": new, "command": command, "evidence": evidence.strip()}
     doc["config"].update(new)
-    doc["meta"].setdefault("guidance_defaults", []).append(record)
+    doc.setdefault("meta", {}).setdefault("guidance_defaults", []).append(record)
     tmp = header.with_name(f".{header.name}.tmp-{os.getpid()}")
     try:  # the header is replaced whole: a crash leaves the old one, never half a file
-        tmp.write_text(json.dumps(doc, indent=2, sort_keys=True) + "\n")
-        os.chmod(tmp, 0o644)
+        with open(tmp, "w") as f:
+            f.write(json.dumps(doc, indent=2, sort_keys=True) + "\n")
+            f.flush()
+            os.fsync(f.fileno())  # on disk before it replaces the old header
+        os.chmod(tmp, header.stat().st_mode & 0o777)
         os.replace(tmp, header)
     finally:
         tmp.unlink(missing_ok=True)

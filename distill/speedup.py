@@ -43,6 +43,8 @@ def time_window(model: WindowModel, w: dict[str, torch.Tensor], steps: int, guid
     m = model.cfg.dit.motion_frames
     t0 = time.perf_counter()
     latents = model.sample(w["ref"], w["mel"], w["motion"], w["noise"], steps, guidance, _never)  # (F, C, h, w)
+    if latents.device.type == "cuda":
+        torch.cuda.synchronize()  # the kernels are queued, not done, when sample returns
     t1 = time.perf_counter()
     model.decode(latents[m:])  # (F - M, H, W, 3)
     t2 = time.perf_counter()

@@ -73,3 +73,16 @@ def test_the_bundled_students_defaults_are_the_last_recorded_change_inside_its_r
     assert cfg["s_audio_range"][0] <= cfg["s_audio"] <= cfg["s_audio_range"][1]
     assert cfg["s_ref_range"][0] <= cfg["s_ref"] <= cfg["s_ref_range"][1]
     assert torch.isfinite(torch.tensor([cfg["s_ref"], cfg["s_audio"]])).all()
+
+
+def test_a_header_without_meta_gets_one_and_keeps_its_file_mode(tmp_path, tiny_student):
+    folder = tmp_path / "s"
+    shutil.copytree(tiny_student, folder)
+    header = folder / "student.json"
+    doc = json.loads(header.read_text())
+    doc.pop("meta", None)
+    header.write_text(json.dumps(doc))
+    header.chmod(0o600)
+    assert set_guidance.main([str(folder), "--s-audio", "3", "--evidence", "e"]) == 0
+    assert json.loads(header.read_text())["meta"]["guidance_defaults"][-1]["to"]["s_audio"] == 3.0
+    assert header.stat().st_mode & 0o777 == 0o600
