@@ -28,6 +28,7 @@ from distill.eval.experts import DEFAULT_DIR, Experts
 from distill.eval.score import ScoreConfig, score_videos
 from distill.teacher_eval import high_ids, score_ground_truth
 from fada_stream.model.autoencoder import images_to_unit, load_autoencoder, unit_to_images
+from fada_stream.reference import load_reference
 from fada_stream.video import write_mp4
 
 WINDOW = 16  # frames per window of the bundled models: the decoder's unit of work in the runtime
@@ -47,13 +48,15 @@ class AutoencoderEvalConfig:
 
 
 @torch.no_grad()
-def round_trip(ae: torch.nn.Module, frames: np.ndarray) -> tuple[np.ndarray, float]:
-    """((T, H, W, 3) uint8 through encode and decode, seconds spent decoding), one window of frames at a time."""
+def round_trip(ae: torch.nn.Module, frames: np.ndarray, reference: np.ndarray | None = None) -> tuple[np.ndarray, float]:
+    """((T, H, W, 3) uint8 through encode and decode, seconds spent decoding), one window of frames at a time.
+    `reference` (S, S, 3) uint8, the clip's reference image, is what a reference-aware decoder decodes with."""
     out, decode_s = [], 0.0
+    ref = None if reference is None else images_to_unit(torch.from_numpy(reference))[None]  # (1, 3, H, W)
     for i in range(0, len(frames), WINDOW):
         z = ae.encode(images_to_unit(torch.from_numpy(frames[i : i + WINDOW])))  # (w, C, h, w)
         t0 = time.perf_counter()
-        rec = ae.decode(z)  # (w, 3, H, W)
+        rec = ae.decode(z, ref)  # (w, 3, H, W)
         decode_s += time.perf_counter() - t0
         out.append(unit_to_images(rec).numpy())
     return np.concatenate(out), decode_s
@@ -94,7 +97,7 @@ def main(cfg: AutoencoderEvalConfig) -> dict[str, Any]:
             paths, decode_s, windows = [], 0.0, 0
             for cid in ids:
                 clip = read_mp4(data_dir / f"{cid}.mp4")
-                frames, secs = round_trip(ae, clip.frames)
+                frames, secs = round_trip(ae, clip.frames, load_reference(data_dir / f"{cid}.png", ae.cfg.image_size))
                 decode_s += secs
                 windows += -(-len(frames) // WINDOW)
                 path = cfg.out / "videos" / data_dir.name / f"{cid}.mp4"

@@ -46,7 +46,7 @@ def time_window(model: WindowModel, w: dict[str, torch.Tensor], steps: int, guid
     if latents.device.type == "cuda":
         torch.cuda.synchronize()  # the kernels are queued, not done, when sample returns
     t1 = time.perf_counter()
-    model.decode(latents[m:])  # (F - M, H, W, 3)
+    model.decode(latents[m:], w["ref_image"])  # (F - M, H, W, 3)
     t2 = time.perf_counter()
     return (t1 - t0) * 1000.0, (t2 - t0) * 1000.0
 

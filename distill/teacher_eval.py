@@ -8,6 +8,10 @@ that the scales are all that differs, scores each setting against the ground tru
 writes teacher_eval.json, teacher_eval.md and guidance_sweep.png. The model is loaded once; NFE are counted
 at the denoiser and wall time is taken per window while rendering. A student folder (student.*) renders
 with its own K steps whatever --steps says.
+
+`--decoder PATH` (repeatable) also decodes every window's latents with another autoencoder of the same latent
+space (a decoder fine-tune) and scores those videos under OUT/decoder_<name>/ in the same layout: decoders
+compared clip by clip on the very same samples, at the cost of decoding and scoring only.
 """
 from __future__ import annotations
 
@@ -29,7 +33,7 @@ from distill.data.manifest import read_manifest
 from distill.data.video_io import atomic_path
 from distill.eval.experts import DEFAULT_DIR, Experts
 from distill.eval.score import ScoreConfig, score_videos
-from fada_stream.generator import WindowModel
+from fada_stream.generator import WindowModel, decode_images
 from fada_stream.model import ModelConfig
 from fada_stream.reference import load_reference
 from fada_stream.sampling import TeacherSampling
@@ -60,6 +64,7 @@ class TeacherEvalConfig:
     seed: int = 0  # one noise seed for every setting: common random numbers make the sweep a paired comparison
     audio_boost: float = 0.0  # token students: one more pass of audio guidance (generator.Guidance)
     threads: int = 2
+    decoders: tuple[Path, ...] = ()  # more autoencoders (same encoder) that decode the same latents, scored apart
 
 
 @dataclass(frozen=True)
@@ -141,34 +146,91 @@ def render_setting(
     seed: int = 0,
     progress: Callable[[], None] | None = None,
     audio_boost: float = 0.0,
-) -> RenderStats:
-    """Render every clip to `out_dir/<id>.mp4` (with its audio); count NFE at the denoiser and time each window."""
+    extra: dict[str, tuple[Any, Path]] | None = None,
+) -> tuple[RenderStats, dict[str, RenderStats]]:
+    """Render every clip to `out_dir/<id>.mp4` (with its audio); count NFE at the denoiser and time each window.
+
+    `extra` maps a name to (autoencoder, folder): each window's latents are decoded with it as well and written
+    to `folder/<id>.mp4`; their decoding is timed apart, so the model's own figures do not include it."""
     out_dir.mkdir(parents=True, exist_ok=True)
     stats = RenderStats()
+    extra = extra or {}
+    extra_stats = {n: RenderStats() for n in extra}
+    tee: dict[str, list[np.ndarray]] = {n: [] for n in extra}  # the current clip's frames, window by window
+    tee_s = [0.0]
+    for _, folder in extra.values():
+        folder.mkdir(parents=True, exist_ok=True)
 
     def count(_module: torch.nn.Module, args: tuple, _out: torch.Tensor) -> None:
         stats.nfe += args[0].shape[0]  # x (3B, F, C, h, w): one row per guidance branch
+
+    own_decode = model.decode
+
+    def decode(latents: torch.Tensor, reference: np.ndarray | None = None) -> np.ndarray:
+        t = time.perf_counter()
+        for n, (codec, _) in extra.items():
+            tee[n].append(decode_images(codec, latents, reference, model.device, n))  # (n_new, H, W, 3)
+        tee_s[0] += time.perf_counter() - t
+        return own_decode(latents, reference)
 
     cfg = model.cfg
     stream = StreamConfig(steps=sampling.steps, s_ref=sampling.s_ref, s_audio=sampling.s_audio, audio_boost=audio_boost,
                           adaptive=False, vad=False, seed=seed)
     handle = model.model.register_forward_hook(count)
+    if extra:
+        model.decode = decode  # an instance attribute over the method, removed below
     try:
         for clip in clips:
+            for frames_of in tee.values():
+                frames_of.clear()
+            tee_s[0] = 0.0
             stamps = [time.perf_counter()]
             frames, _ = render_offline(model, clip.reference, clip.audio, cfg.audio.sample_rate, stream,
                                        lambda _: stamps.append(time.perf_counter()))  # (T, H, W, 3)
-            stats.render_s += time.perf_counter() - stamps[0]
-            stats.sampling_s += stamps[-1] - stamps[0]
+            stats.render_s += time.perf_counter() - stamps[0] - tee_s[0]
+            stats.sampling_s += stamps[-1] - stamps[0] - tee_s[0]
             stats.windows += len(stamps) - 1
             path = out_dir / f"{clip.id}.mp4"
             write_mp4(path, frames, clip.audio, fps=cfg.fps, sample_rate=cfg.audio.sample_rate)
             stats.paths.append(path)
+            for n, (_, folder) in extra.items():
+                other = np.concatenate(tee[n])  # (T, H, W, 3): offline rendering decodes every frame once, in order
+                if other.shape != frames.shape:
+                    raise RuntimeError(f"decoder {n}: {other.shape[0]} frames for the model's {frames.shape[0]}")
+                write_mp4(folder / f"{clip.id}.mp4", other, clip.audio, fps=cfg.fps, sample_rate=cfg.audio.sample_rate)
+                extra_stats[n].paths.append(folder / f"{clip.id}.mp4")
             if progress:
                 progress()
     finally:
         handle.remove()
-    return stats
+        if extra:
+            del model.decode
+    for es in extra_stats.values():  # the same samples: only the decoder differs
+        es.windows, es.nfe, es.sampling_s, es.render_s = stats.windows, stats.nfe, stats.sampling_s, stats.render_s
+    return stats, extra_stats
+
+
+def load_decoders(paths: tuple[Path, ...], model: WindowModel) -> dict[str, Any]:
+    """name -> autoencoder for each of `paths` (a folder holding autoencoder.* or a checkpoint stem), checked to
+    share the model's encoder and latent statistics: another latent space would decode noise, not a comparison."""
+    from fada_stream.model.autoencoder import Autoencoder, load_autoencoder
+
+    own = model.codec
+    if paths and not isinstance(own, Autoencoder):
+        raise ValueError("--decoder compares our autoencoders: load the model with the torch backend")
+    out: dict[str, Any] = {}
+    for p in paths:
+        stem = p / "autoencoder" if p.is_dir() else p
+        name = stem.parent.name if stem.name == "autoencoder" else stem.name
+        if name in out:
+            raise ValueError(f"--decoder {p}: a second decoder named {name}")
+        ae = load_autoencoder(str(stem), cfg=own.cfg).to(model.device)
+        mine, theirs = own.encoder.state_dict(), ae.encoder.state_dict()
+        same = mine.keys() == theirs.keys() and all(torch.equal(mine[k].cpu(), theirs[k].cpu()) for k in mine)
+        if not same:
+            raise ValueError(f"--decoder {p}: its encoder differs from the model's, so it decodes another latent space")
+        out[name] = ae
+    return out
 
 
 def setting_row(setting: Setting, stats: RenderStats, report: dict[str, Any], cfg: ModelConfig) -> dict[str, Any]:
@@ -288,6 +350,7 @@ def main(cfg: TeacherEvalConfig) -> tuple[dict[str, Any], list[Path]]:
     torch.set_flush_denormal(True)  # denormal activations slow CPU kernels many times over
     model = load_window_model(cfg.checkpoint, "cpu", method=cfg.method, backend="torch")  # torch: figures comparable across sessions
     mcfg = model.cfg
+    decoders = load_decoders(cfg.decoders, model)
     experts = load_experts(cfg.experts)
     default = TeacherSampling(steps=cfg.steps, method=cfg.method)
     if cfg.center is not None:
@@ -295,6 +358,8 @@ def main(cfg: TeacherEvalConfig) -> tuple[dict[str, Any], list[Path]]:
     settings = guidance_settings(default, cfg.s_audio, cfg.s_ref)
     stride = mcfg.dit.frames - mcfg.dit.motion_frames  # new frames per window: where seams fall
     doc: dict[str, Any] = {"config": asdict(cfg), "default": asdict(default), "splits": []}
+    extra_docs = {n: {"config": asdict(cfg), "default": asdict(default), "decoder": str(p), "splits": []}
+                  for n, p in zip(decoders, cfg.decoders)}
     paths: list[Path] = []
     cfg.out.mkdir(parents=True, exist_ok=True)
     with tqdm(total=sum(len(ids) for ids in split_ids.values()) * len(settings), desc="rendering", unit="clip",
@@ -304,15 +369,24 @@ def main(cfg: TeacherEvalConfig) -> tuple[dict[str, Any], list[Path]]:
             split = {"split": data_dir.name, "data": str(data_dir), "ids": ids,
                      "ground_truth": score_ground_truth(data_dir, ids, experts, stride), "settings": []}
             doc["splits"].append(split)
+            for d in extra_docs.values():
+                d["splits"].append({**split, "settings": []})
             for s in settings:
                 bar.set_postfix_str(f"{data_dir.name} {s.name}")
                 sampling = TeacherSampling(steps=cfg.steps, method=cfg.method, s_ref=s.s_ref, s_audio=s.s_audio)
-                stats = render_setting(model, clips, sampling, cfg.out / "videos" / data_dir.name / s.folder,
-                                       cfg.seed, lambda: bar.update(1), cfg.audio_boost)
-                report, _ = score_videos(stats.paths, experts, ScoreConfig(ground_truth=data_dir, window_stride=stride))
+                extra = {n: (ae, cfg.out / f"decoder_{n}" / "videos" / data_dir.name / s.folder) for n, ae in decoders.items()}
+                stats, extra_stats = render_setting(model, clips, sampling, cfg.out / "videos" / data_dir.name / s.folder,
+                                                    cfg.seed, lambda: bar.update(1), cfg.audio_boost, extra)
+                score = ScoreConfig(ground_truth=data_dir, window_stride=stride)
+                report, _ = score_videos(stats.paths, experts, score)
                 split["settings"].append(setting_row(s, stats, report, mcfg))
                 doc["wall_s"] = time.time() - t0
                 paths = write_outputs(doc, default, cfg.out)
+                for n, es in extra_stats.items():
+                    report, _ = score_videos(es.paths, experts, score)
+                    extra_docs[n]["splits"][-1]["settings"].append(setting_row(s, es, report, mcfg))
+                    extra_docs[n]["wall_s"] = doc["wall_s"]
+                    paths += write_outputs(extra_docs[n], default, cfg.out / f"decoder_{n}")
     return doc, paths
 
 
@@ -335,10 +409,13 @@ def parse_args(argv: list[str] | None = None) -> TeacherEvalConfig:
     p.add_argument("--audio-boost", type=float, default=d.audio_boost,
                    help="token students: one more pass of audio guidance on their output (0: one pass)")
     p.add_argument("--threads", type=int, default=d.threads)
+    p.add_argument("--decoder", type=Path, action="append", default=[],
+                   help="also decode the same latents with this autoencoder (folder or stem; same encoder) and score them "
+                        "under OUT/decoder_<name>/; repeatable")
     a = p.parse_args(argv)
     return TeacherEvalConfig(data=tuple(a.data), out=a.out, clips=a.clips, skip=a.skip, steps=a.steps, method=a.method,
                              s_audio=tuple(a.s_audio), s_ref=tuple(a.s_ref), center=tuple(a.center) if a.center else None, checkpoint=a.checkpoint, experts=a.experts,
-                             seed=a.seed, threads=a.threads, audio_boost=a.audio_boost)
+                             seed=a.seed, threads=a.threads, audio_boost=a.audio_boost, decoders=tuple(a.decoder))
 
 
 def cli(argv: list[str] | None = None) -> int:

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import json
 import logging
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Literal
 
@@ -66,6 +66,11 @@ class TrainConfig:
     # those latents stay valid; "all" trains both halves.
     train: Literal["all", "decoder"] = "all"
     restyle: float = 0.0  # share of each batch's frames given a random look and shape (distill/data/restyle.py)
+    # Reference-aware decoder (fada_stream.model.autoencoder.Decoder): the reference pyramid's widths at 128, 64,
+    # 32, 16 px, e.g. "12,24,64,128"; with --init from a plain autoencoder its decoder is kept and the new
+    # fusions start at zero. Each training frame is decoded with its identity's reference image (in the same look).
+    ref_channels: str = ""
+    p_other_reference: float = 0.25  # share of frames whose reference is a frame of another clip of the identity
     device: str = "auto"
     bf16: bool = True  # bf16 autocast on CUDA
     seed: int = 0
@@ -96,24 +101,47 @@ def split_clips(cache: Cache) -> tuple[torch.Tensor, torch.Tensor]:
     return train_idx, (torch.cat(held) if held else train_idx)
 
 
-def restyle_frames(frames: torch.Tensor, share: float, gen: torch.Generator) -> torch.Tensor:
-    """(N, H, W, 3) uint8 -> the same with about a share of them, each on its own, in a random look and shape."""
+def restyle_frames(frames: torch.Tensor, share: float, gen: torch.Generator,
+                   refs: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """(N, H, W, 3) uint8 frames and optional (N, H, W, 3) references -> the same with about a share of them, each
+    frame on its own, in a random look and shape; a frame's reference gets the frame's look and shape."""
     if share <= 0:
-        return frames
-    out = frames.clone()
+        return frames, refs
+    out, out_refs = frames.clone(), None if refs is None else refs.clone()
     pick = torch.rand(len(frames), generator=gen) < share  # (N,)
     for i in pick.nonzero().flatten().tolist():
-        out[i : i + 1] = restyle(frames[i : i + 1], sample_look(gen), sample_shape(gen))
-    return out
+        look, shape = sample_look(gen), sample_shape(gen)
+        out[i : i + 1] = restyle(frames[i : i + 1], look, shape)
+        if out_refs is not None:
+            out_refs[i : i + 1] = restyle(refs[i : i + 1], look, shape)
+    return out, out_refs
+
+
+def frame_references(cache: Cache, idx: torch.Tensor, p_other: float, gen: torch.Generator) -> torch.Tensor:
+    """(N, H, W, 3) uint8: each frame's reference, its identity's neutral face or, with probability `p_other`,
+    a random frame of another clip of the same identity (a frame of its own clip would show its mouth)."""
+    clip = torch.searchsorted(cache.frame_start, idx, right=True) - 1  # (N,)
+    ident = cache.clip_identity[clip]  # (N,)
+    refs = cache.references[ident].clone()
+    for i in range(len(idx)):
+        if p_other <= 0 or float(torch.rand(1, generator=gen)) >= p_other:
+            continue
+        others = ((cache.clip_identity == ident[i]) & (torch.arange(cache.n_clips) != clip[i])).nonzero().flatten()
+        if len(others):
+            o = int(others[torch.randint(len(others), (1,), generator=gen)])
+            j = int(cache.frame_start[o]) + int(torch.randint(cache.clip_frames(o), (1,), generator=gen))
+            refs[i] = cache.frames[j]
+    return refs
 
 
 @torch.no_grad()
-def evaluate(ae: Autoencoder, frames: torch.Tensor, device: torch.device) -> float:
-    """PSNR (dB) of reconstructions of held-out frames."""
+def evaluate(ae: Autoencoder, frames: torch.Tensor, device: torch.device, refs: torch.Tensor | None = None) -> float:
+    """PSNR (dB) of reconstructions of held-out frames (decoded with `refs`, their references, if given)."""
     mse = []
     for i in range(0, len(frames), 64):
         x = images_to_unit(frames[i : i + 64].to(device))  # (b, 3, H, W)
-        mse.append(F.mse_loss(ae.decode(ae.encode(x)), x, reduction="none").flatten(1).mean(1))
+        r = None if refs is None else images_to_unit(refs[i : i + 64].to(device))  # (b, 3, H, W)
+        mse.append(F.mse_loss(ae.decode(ae.encode(x), r), x, reduction="none").flatten(1).mean(1))
     m = torch.cat(mse).mean().item() / 4.0  # [-1, 1] -> [0, 1] scale
     return 10.0 * torch.log10(torch.tensor(1.0 / max(m, 1e-10))).item()
 
@@ -135,6 +163,38 @@ def export(ae: Autoencoder, frames: torch.Tensor, pool: torch.Tensor, device: to
     save_checkpoint(path, KIND, ae.cfg, ae.state_dict(), meta=meta)
 
 
+def parse_widths(text: str) -> tuple[int, ...]:
+    """"12,24,64,128" -> (12, 24, 64, 128); "" -> ()."""
+    try:
+        widths = tuple(int(v) for v in text.split(",") if v.strip())
+    except ValueError as e:
+        raise ValueError(f"--ref-channels takes comma-separated widths, got {text!r}") from e
+    if any(w <= 0 for w in widths):
+        raise ValueError(f"--ref-channels widths must be positive, got {text!r}")
+    return widths
+
+
+def build_autoencoder(cfg: TrainConfig) -> Autoencoder:
+    """A fresh autoencoder, or --init's; with --ref-channels, --init's with a reference-aware decoder added (its
+    fusions at zero, so it starts decoding exactly as the init did)."""
+    widths = parse_widths(cfg.ref_channels)
+    if not cfg.init:
+        ae_cfg = PRESETS[cfg.preset]().ae
+        ae_cfg.ref_channels = widths
+        return Autoencoder(ae_cfg).train()
+    init = load_autoencoder(cfg.init)
+    if not widths or widths == init.cfg.ref_channels:
+        return init.train()
+    if init.reference_aware:
+        raise ValueError(f"{cfg.init} already has a reference-aware decoder ({init.cfg.ref_channels}); --ref-channels "
+                         f"{cfg.ref_channels} would drop it")
+    ae = Autoencoder(replace(init.cfg, ref_channels=widths))
+    missing, unexpected = ae.load_state_dict(init.state_dict(), strict=False)
+    if unexpected or any(not k.startswith(("decoder.ref.", "decoder.fuse.")) for k in missing):
+        raise ValueError(f"{cfg.init}: weights do not fit a reference-aware decoder ({unexpected or missing})")
+    return ae.train()
+
+
 def main(cfg: TrainConfig) -> Path:
     if cfg.train == "decoder" and not cfg.init:
         raise ValueError("--train decoder needs --init: a frozen random encoder makes no useful latents")
@@ -144,13 +204,17 @@ def main(cfg: TrainConfig) -> Path:
     budget = Budget(cfg.max_minutes)
     cache = resolve_cache(cfg.data, out, cfg.tier, d)
     train_idx, eval_idx = split_clips(cache)
-    eval_frames = cache.frames[eval_idx[torch.linspace(0, len(eval_idx) - 1, min(256, len(eval_idx))).long()]]
+    eval_pick = eval_idx[torch.linspace(0, len(eval_idx) - 1, min(256, len(eval_idx))).long()]
+    eval_frames = cache.frames[eval_pick]
 
-    ae = (load_autoencoder(cfg.init).train() if cfg.init else Autoencoder(PRESETS[cfg.preset]().ae)).to(d.device)
+    ae = build_autoencoder(cfg).to(d.device)
     if cfg.train == "decoder":
         ae.encoder.requires_grad_(False)
-    # Restyled held-out frames: one fixed draw, so the figure is comparable from one evaluation to the next.
-    eval_restyled = restyle_frames(eval_frames, 1.0, torch.Generator().manual_seed(1234)) if cfg.restyle > 0 else None
+    # Held-out frames decode with their neutral references; the restyled ones are one fixed draw, so the figure is
+    # comparable from one evaluation to the next.
+    eval_refs = frame_references(cache, eval_pick, 0.0, torch.Generator()) if ae.reference_aware else None
+    eval_restyled, eval_restyled_refs = (restyle_frames(eval_frames, 1.0, torch.Generator().manual_seed(1234), eval_refs)
+                                         if cfg.restyle > 0 else (None, None))
     ema = make_ema(ae)
     opt = torch.optim.AdamW([p for p in ae.parameters() if p.requires_grad], lr=cfg.lr, betas=(0.9, 0.99), weight_decay=0.0)
     step = 0
@@ -166,19 +230,22 @@ def main(cfg: TrainConfig) -> Path:
     bar = tqdm(total=cfg.steps, initial=step, desc="autoencoder", disable=not d.master)
     logf = open(out / "log.jsonl", "a") if d.master else None
     if logf and cfg.init and step == 0:  # where the fine-tune starts from, in the same figures
-        row = {"step": 0, "eval_psnr": round(evaluate(ema, eval_frames, d.device), 3)}
+        row = {"step": 0, "eval_psnr": round(evaluate(ema, eval_frames, d.device, eval_refs), 3)}
         if eval_restyled is not None:
-            row["eval_psnr_restyled"] = round(evaluate(ema, eval_restyled, d.device), 3)
+            row["eval_psnr_restyled"] = round(evaluate(ema, eval_restyled, d.device, eval_restyled_refs), 3)
         logf.write(json.dumps(row) + "\n")
     gen = torch.Generator().manual_seed(cfg.seed * 1000 + d.rank + step)
     while step < cfg.steps:
         idx = train_idx[torch.randint(len(train_idx), (cfg.batch,), generator=gen)]
-        x = images_to_unit(restyle_frames(cache.frames[idx], cfg.restyle, gen).to(d.device, non_blocking=True))  # (B, 3, H, W)
+        refs = frame_references(cache, idx, cfg.p_other_reference, gen) if ae.reference_aware else None
+        frames, refs = restyle_frames(cache.frames[idx], cfg.restyle, gen, refs)
+        x = images_to_unit(frames.to(d.device, non_blocking=True))  # (B, 3, H, W)
+        r = None if refs is None else images_to_unit(refs.to(d.device, non_blocking=True))  # (B, 3, H, W)
         lr = cfg.lr * min(1.0, (step + 1) / cfg.warmup)
         for g in opt.param_groups:
             g["lr"] = lr
         with autocast(d.device, cfg.bf16):
-            rec, z = model(x, cfg.latent_noise)  # (B, 3, H, W), (B, C, h, w)
+            rec, z = model(x, cfg.latent_noise, r)  # (B, 3, H, W), (B, C, h, w)
             rec_loss = F.l1_loss(rec.float(), x) + F.mse_loss(rec.float(), x)
             loss = rec_loss + cfg.latent_l2 * z.float().square().mean()
         optimizer_step(loss, ae, opt, ema, cfg.ema, step)
@@ -190,9 +257,9 @@ def main(cfg: TrainConfig) -> Path:
             rl = mean_across(rec_loss.item(), d)
             row = {"step": step, "loss": round(rl, 5), "lr": lr}
             if step % cfg.eval_every == 0 or stop or step == cfg.steps:
-                row["eval_psnr"] = round(evaluate(ema, eval_frames, d.device), 3)
+                row["eval_psnr"] = round(evaluate(ema, eval_frames, d.device, eval_refs), 3)
                 if eval_restyled is not None:
-                    row["eval_psnr_restyled"] = round(evaluate(ema, eval_restyled, d.device), 3)
+                    row["eval_psnr_restyled"] = round(evaluate(ema, eval_restyled, d.device, eval_restyled_refs), 3)
             bar.set_postfix(loss=f"{rl:.4f}", **({"psnr": row["eval_psnr"]} if "eval_psnr" in row else {}))
             if logf:
                 logf.write(json.dumps(row) + "\n")

@@ -68,13 +68,24 @@ class WindowModel(Protocol):
     def sample(self, ref: torch.Tensor, mel: torch.Tensor, motion: torch.Tensor | None, noise: torch.Tensor,
                steps: int, guidance: Guidance, cancel: Callable[[], bool]) -> torch.Tensor: ...
 
-    def decode(self, latents: torch.Tensor) -> np.ndarray: ...
+    def decode(self, latents: torch.Tensor, reference: np.ndarray | None = None) -> np.ndarray: ...
 
 
 def resolve_device(device: str | torch.device) -> torch.device:
     if str(device) == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     return torch.device(device)
+
+
+@torch.inference_mode()
+def decode_images(codec: LatentCodec, latents: torch.Tensor, reference: np.ndarray | None, device: torch.device,
+                  who: str = "model") -> np.ndarray:
+    """(n, C, h, w) latents -> (n, H, W, 3) uint8 through `codec`, with the (S, S, 3) uint8 reference image
+    where its decoder is reference-aware (plain decoders ignore it)."""
+    ref = None if reference is None else images_to_unit(torch.from_numpy(np.ascontiguousarray(reference)))[None].to(device)
+    if ref is None and getattr(codec, "reference_aware", False):
+        raise ValueError(f"{who}: its decoder is reference-aware: decode(latents, reference) needs the reference image")
+    return unit_to_images(codec.decode(latents.to(device), ref)).cpu().numpy()
 
 
 class TeacherModel:
@@ -123,10 +134,14 @@ class TeacherModel:
 
         return self.sampler(fn, x, get_ts(self.steps or steps, self.shift, device=dev), check)[0]  # (F, C, h, w)
 
-    @torch.inference_mode()
-    def decode(self, latents: torch.Tensor) -> np.ndarray:
-        """(n, C, h, w) -> (n, H, W, 3) uint8."""
-        return unit_to_images(self.codec.decode(latents.to(self.device))).cpu().numpy()
+    @property
+    def needs_reference_to_decode(self) -> bool:
+        return bool(getattr(self.codec, "reference_aware", False))
+
+    def decode(self, latents: torch.Tensor, reference: np.ndarray | None = None) -> np.ndarray:
+        """(n, C, h, w) -> (n, H, W, 3) uint8. `reference` is the (S, S, 3) uint8 image `encode_reference` took:
+        a reference-aware decoder draws what the latents cannot hold (patterns, outlines) from it."""
+        return decode_images(self.codec, latents, reference, self.device, self.name)
 
 
 class StudentModel(TeacherModel):

@@ -214,9 +214,10 @@ class AvatarSession:
         sched = self._require()
         loop = asyncio.get_running_loop()
         size = sched.model.cfg.ae.image_size
-        latent = await loop.run_in_executor(None, lambda: sched.model.encode_reference(load_reference(image, size)))
+        picture = await loop.run_in_executor(None, lambda: load_reference(image, size))
+        latent = await loop.run_in_executor(None, lambda: sched.model.encode_reference(picture))
         with self._cond:
-            self._require().set_reference(latent)
+            self._require().set_reference(latent, picture)
 
     def on(self, event: str, callback: Callable) -> None:
         """Call `callback(segment_id)` on "playback_started" and `callback(segment_end)` on

@@ -77,6 +77,7 @@ class Job:
     steps: int
     guidance: Guidance
     idle: bool
+    ref_image: np.ndarray | None = None  # (S, S, 3) uint8, the image `ref` encodes: a reference-aware decoder needs it
 
 
 @dataclass
@@ -108,6 +109,7 @@ class StreamScheduler:
         self.spf = mc.audio.sample_rate // mc.fps  # model samples per frame
         self.lookahead = mc.audio.lookahead_samples
         self.ref = model.encode_reference(reference)  # (C, h, w)
+        self.ref_image = reference  # (S, S, 3) uint8
         d = model.default_guidance
         self.guidance = Guidance(d.s_ref if cfg.s_ref is None else cfg.s_ref, d.s_audio if cfg.s_audio is None else cfg.s_audio,
                                  cfg.audio_boost)
@@ -197,8 +199,9 @@ class StreamScheduler:
             self.queue.appendleft(Entry(end, self.played, due, sid))
         return [end for _, end in ends]
 
-    def set_reference(self, ref_latent: torch.Tensor) -> None:
-        self.ref = ref_latent
+    def set_reference(self, ref_latent: torch.Tensor, image: np.ndarray) -> None:
+        """The latent and the image it encodes change together: a window decodes with the image it sampled from."""
+        self.ref, self.ref_image = ref_latent, image
 
     def set_guidance(self, guidance: Guidance) -> None:
         self.guidance = guidance
@@ -251,7 +254,8 @@ class StreamScheduler:
                 n = min(n, max(s.end for s in self.segments if s.end is not None) - a) if math.isinf(known) else n
         w0 = a - (0 if motion is None else self.M)
         noise = torch.randn((self.F, *self.ref.shape), generator=self.gen)  # (F, C, h, w)
-        self.inflight = Job(self.epoch, a, n, motion, self._window_mel(w0), noise, self.ref, self.steps, self.guidance, not speech)
+        self.inflight = Job(self.epoch, a, n, motion, self._window_mel(w0), noise, self.ref, self.steps, self.guidance, not speech,
+                            self.ref_image)
         return self.inflight
 
     def _motion(self, a: int) -> torch.Tensor | None:
@@ -278,7 +282,7 @@ class StreamScheduler:
         k = 0 if job.motion is None else self.M
         new = lat[k : k + job.n_new]  # (n_new, C, h, w)
         t1 = time.perf_counter()
-        images = self.model.decode(new)  # (n_new, H, W, 3)
+        images = self.model.decode(new, job.ref_image)  # (n_new, H, W, 3)
         t2 = time.perf_counter()
         self.decode_s.update(t2 - t1)
         self.nfe_s.update((t1 - t0) / max(1, job.steps * self.model.passes(job.guidance)))

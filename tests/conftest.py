@@ -66,3 +66,17 @@ def tiny_student(tmp_path_factory, awake):
     save_checkpoint(path / "autoencoder", AUTOENCODER_KIND, cfg.model.ae, Autoencoder(cfg.model.ae).state_dict())
     save_checkpoint(path / "student", STUDENT_KIND, cfg, model.state_dict())
     return path
+
+
+@pytest.fixture(scope="session")
+def reference_aware_student(tiny_student, tmp_path_factory, awake):
+    """The tiny student with a reference-aware decoder whose fusions are awake (trained ones are not zero)."""
+    from fada_stream.model import AutoencoderConfig
+
+    path = tmp_path_factory.mktemp("refdec")
+    for f in tiny_student.glob("student.*"):
+        (path / f.name).write_bytes(f.read_bytes())
+    torch.manual_seed(4)
+    ae = awake(Autoencoder(AutoencoderConfig(ref_channels=(4, 8, 8, 16))), std=0.02)
+    save_checkpoint(path / "autoencoder", AUTOENCODER_KIND, ae.cfg, ae.state_dict())
+    return path

@@ -6,6 +6,7 @@ training frames), so the denoiser never knows which autoencoder produced them. I
 """
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Protocol, runtime_checkable
 
 import torch
@@ -26,8 +27,10 @@ class LatentCodec(Protocol):
         """(B, 3, H, W) in [-1, 1] -> (B, C, H/d, W/d) standardised latents."""
         ...
 
-    def decode(self, latents: torch.Tensor) -> torch.Tensor:
-        """(B, C, h, w) standardised latents -> (B, 3, h*d, w*d) in [-1, 1]."""
+    def decode(self, latents: torch.Tensor, reference: torch.Tensor | None = None) -> torch.Tensor:
+        """(B, C, h, w) standardised latents -> (B, 3, h*d, w*d) in [-1, 1]. `reference` (1 or B, 3, H, W) in
+        [-1, 1] is the reference image the latents were generated from: a reference-aware decoder needs it,
+        others ignore it, so callers always pass it."""
         ...
 
 
@@ -62,12 +65,36 @@ class Encoder(nn.Module):
         return self.net(x)  # (B, C, H/8, W/8)
 
 
+class ReferencePyramid(nn.Module):
+    """The reference image as features at 128, 64, 32 and 16 px (widths `ref_channels`), computed once per
+    decode call: a strided pyramid like the encoder's, but it keeps every level, with no bottleneck."""
+
+    def __init__(self, ch: tuple[int, ...]):
+        super().__init__()
+        self.stem = nn.Conv2d(3, ch[0], 3, 1, 1)
+        self.down = nn.ModuleList(nn.Sequential(nn.SiLU(), nn.Conv2d(a, b, 3, 2, 1)) for a, b in zip(ch[:-1], ch[1:]))
+        self.top = ResBlock(ch[-1])
+
+    def forward(self, ref: torch.Tensor) -> list[torch.Tensor]:
+        """(R, 3, H, W) -> [(R, ch[0], H, W), (R, ch[1], H/2, W/2), ...], finest first."""
+        feats = [self.stem(ref)]
+        for down in self.down:
+            feats.append(down(feats[-1]))
+        feats[-1] = self.top(feats[-1])
+        return feats
+
+
 class Decoder(nn.Module):
     """Residual blocks where pixels are few, then 1x1-conv + pixel-shuffle up with shrinking channels.
 
     The cost sits at 16x16 (256 positions); every doubling of resolution gets a quarter or fewer of
     the channels, so each level costs about the same and the whole decoder a few ms per 128x128
     frame on two CPU cores, which real time at 25 fps needs beside the denoiser.
+
+    With `ref_channels`, each level starts by adding a fusion of its features with the reference's at the
+    same resolution: a 3x3 convolution at 16 and 32 px, where a head's small shifts away from the reference
+    are a pixel or two, and 1x1 above, where a 3x3 one would cost more than the level itself. The fusions'
+    last weights start at zero, so a reference-aware decoder fine-tuned from a plain one starts as it.
     """
 
     def __init__(self, cfg: AutoencoderConfig):
@@ -82,9 +109,30 @@ class Decoder(nn.Module):
             levels.append(nn.Sequential(*mods))
         self.levels = nn.Sequential(*levels)
         self.out = nn.Conv2d(ch[-1], 3, 3, 1, 1)
+        self.ref: ReferencePyramid | None = None
+        self.fuse = nn.ModuleList()
+        if cfg.ref_channels:
+            rch = tuple(reversed(cfg.ref_channels))  # coarsest first, as the decoder's levels
+            if len(rch) != len(ch):
+                raise ValueError(f"ref_channels needs one width per decoder level ({len(ch)}), got {cfg.ref_channels}")
+            self.ref = ReferencePyramid(tuple(cfg.ref_channels))
+            for i, (c, r) in enumerate(zip(ch, rch)):
+                k = 3 if i < 2 else 1
+                conv = nn.Conv2d(c + r, c, k, 1, k // 2)
+                nn.init.zeros_(conv.weight)
+                nn.init.zeros_(conv.bias)
+                self.fuse.append(conv)
 
-    def forward(self, z: torch.Tensor) -> torch.Tensor:
-        h = self.levels(self.stem(z))  # (B, ch[-1], H, W)
+    def forward(self, z: torch.Tensor, reference: torch.Tensor | None = None) -> torch.Tensor:
+        h = self.stem(z)  # (B, ch[0], h, w)
+        if self.ref is None:
+            return self.out(F.silu(self.levels(h)))  # (B, 3, H, W)
+        if reference is None:
+            raise ValueError("this autoencoder's decoder is reference-aware: decode(latents, reference) needs the reference image")
+        feats = self.ref(reference)[::-1]  # coarsest first: (R, r_i, h * 2^i, w * 2^i)
+        for level, fuse, f in zip(self.levels, self.fuse, feats):
+            f = f.expand(h.shape[0], -1, -1, -1)  # one reference for every frame
+            h = level(h + fuse(F.silu(torch.cat([h, f], dim=1))))
         return self.out(F.silu(h))  # (B, 3, H, W)
 
 
@@ -108,22 +156,32 @@ class Autoencoder(nn.Module):
         self.mean.copy_(mean.view(1, -1, 1, 1))
         self.std.copy_(std.view(1, -1, 1, 1))
 
-    def forward(self, images: torch.Tensor, latent_noise: float = 0.0) -> tuple[torch.Tensor, torch.Tensor]:
-        """Training pass: (reconstruction (B, 3, H, W), raw latent (B, C, h, w)), noise added before decoding."""
+    @property
+    def reference_aware(self) -> bool:
+        return self.decoder.ref is not None
+
+    def forward(self, images: torch.Tensor, latent_noise: float = 0.0,
+                reference: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """Training pass: (reconstruction (B, 3, H, W), raw latent (B, C, h, w)), noise added before decoding.
+        `reference` (B, 3, H, W): each frame's reference image, for a reference-aware decoder."""
         z = self.encoder(images)  # (B, C, h, w)
-        return self.decoder(z + latent_noise * torch.randn_like(z)), z
+        return self.decoder(z + latent_noise * torch.randn_like(z), reference), z
 
     def encode_raw(self, images: torch.Tensor) -> torch.Tensor:
         return self.encoder(images)  # (B, C, h, w)
 
-    def decode_raw(self, z: torch.Tensor) -> torch.Tensor:
-        return self.decoder(z)  # (B, 3, H, W)
+    def decode_raw(self, z: torch.Tensor, reference: torch.Tensor | None = None) -> torch.Tensor:
+        return self.decoder(z, reference)  # (B, 3, H, W)
 
     def encode(self, images: torch.Tensor) -> torch.Tensor:
         return (self.encoder(images) - self.mean) / self.std  # (B, C, h, w)
 
-    def decode(self, latents: torch.Tensor) -> torch.Tensor:
-        return self.decoder(latents * self.std + self.mean).clamp(-1.0, 1.0)  # (B, 3, H, W)
+    def decode(self, latents: torch.Tensor, reference: torch.Tensor | None = None) -> torch.Tensor:
+        """(B, C, h, w) -> (B, 3, H, W); `reference` (1 or B, 3, H, W) is used by a reference-aware decoder only."""
+        if reference is not None and reference.dim() == 3:
+            reference = reference[None]
+        ref = reference.to(latents.dtype) if self.reference_aware and reference is not None else None
+        return self.decoder(latents * self.std + self.mean, ref).clamp(-1.0, 1.0)  # (B, 3, H, W)
 
 
 #################################################################################
@@ -158,7 +216,7 @@ class DiffusersAutoencoder(nn.Module):
         return ((z - self.shift) * self.scale).float()
 
     @torch.no_grad()
-    def decode(self, latents: torch.Tensor) -> torch.Tensor:
+    def decode(self, latents: torch.Tensor, reference: torch.Tensor | None = None) -> torch.Tensor:
         z = latents / self.scale + self.shift  # (B, C, h, w)
         return self.vae.decode(z.to(self.vae.dtype)).sample.float().clamp(-1.0, 1.0)
 
@@ -177,13 +235,20 @@ AUTOENCODER_KIND = "fada-autoencoder"
 
 
 def load_autoencoder(path: str, kind: str = "ours", cfg: AutoencoderConfig | None = None) -> nn.Module:
-    """Our autoencoder from a checkpoint stem (`<dir>/autoencoder`), or a diffusers one from a local folder."""
+    """Our autoencoder from a checkpoint stem (`<dir>/autoencoder`), or a diffusers one from a local folder.
+
+    `cfg` is a model's copy of the config it was trained with: it fixes what the latents mean (encoder, statistics),
+    while the decoder's shape comes from the file itself, since a decoder fine-tune swaps only that half.
+    """
     if kind == "diffusers":
         return DiffusersAutoencoder(path)
     from fada_stream.checkpoint import load_checkpoint, load_into
     from fada_stream.model.config import from_dict
 
     doc, state, _ = load_checkpoint(path, AUTOENCODER_KIND)
-    ae = Autoencoder(from_dict(AutoencoderConfig, doc) if cfg is None else cfg)
+    own = from_dict(AutoencoderConfig, doc)
+    if cfg is not None:
+        own = replace(cfg, dec_channels=own.dec_channels, dec_blocks=own.dec_blocks, ref_channels=own.ref_channels)
+    ae = Autoencoder(own)
     load_into(ae, state, str(path))
     return ae.eval()

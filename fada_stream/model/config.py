@@ -24,6 +24,11 @@ class AutoencoderConfig:
     # full-resolution convolutions with many channels are what cost on the CPU (measured on this project's 2-core machine).
     dec_channels: tuple[int, ...] = (128, 64, 24, 12)
     dec_blocks: tuple[int, ...] = (3, 1, 1, 0)  # residual blocks per level: capacity where pixels are few (~5 ms/frame)
+    # Reference-aware decoding (empty: off). The decoder also sees the reference image through a small pyramid
+    # with these widths at 128, 64, 32, 16 px, fused into each decoder level: the 16x16x4 latent cannot hold a
+    # checkerboard or an ink outline, but the reference, which every caller has, does (docs/autoencoder.md).
+    # The encoder and the latents are untouched, so the denoisers trained on them stay valid.
+    ref_channels: tuple[int, ...] = ()
     # Latents are standardised per channel by statistics measured after training (like SD's
     # 0.18215), so the diffusion model sees unit-variance inputs; identity until measured.
     latent_mean: tuple[float, ...] = (0.0, 0.0, 0.0, 0.0)

@@ -1,10 +1,12 @@
 """torch against onnxruntime on one checkpoint, per window, interleaved in one run (machines are noisy).
 
-    python -m fada_stream.ort.bench [--checkpoint DIR] [--windows 20] [--steps 3] [--s-ref S --s-audio S] [--json]
+    python -m fada_stream.ort.bench [--checkpoint DIR] [--against DIR] [--windows 20] [--steps 3] [--s-ref S --s-audio S] [--json]
 
 Times what a stream window costs: the audio encoder, one denoiser call (batched over the guidance
 passes), the decoder on the window's new frames, and the whole window (sampling + decode) as the
-scheduler runs it. Blocks of windows alternate between the backends, on the same inputs.
+scheduler runs it. Blocks of windows alternate between the backends, on the same inputs. `--against DIR`
+adds a second folder of the same sampler and window shape (another decoder, say) to the rotation, so the
+two compare in one run.
 """
 from __future__ import annotations
 
@@ -32,6 +34,12 @@ def run(args: argparse.Namespace) -> dict:
     models = {b: build_window_model(folder, dev, backend=b) for b in ("torch", "onnx")}
     ref_model = models["torch"]
     cfg = ref_model.cfg
+    if args.against is not None:
+        other = {f"against_{b}": build_window_model(args.against, dev, backend=b) for b in ("torch", "onnx")}
+        o = other["against_torch"]
+        if o.name != ref_model.name or o.cfg.dit != cfg.dit or o.cfg.ae.image_size != cfg.ae.image_size:
+            raise ValueError(f"--against {args.against}: a {o.name} of another window shape than {folder}'s {ref_model.name}")
+        models.update(other)
     d = ref_model.default_guidance
     guidance = Guidance(d.s_ref if args.s_ref is None else args.s_ref, d.s_audio if args.s_audio is None else args.s_audio)
     steps = ref_model.steps or args.steps
@@ -49,8 +57,8 @@ def run(args: argparse.Namespace) -> dict:
     with torch.inference_mode():
         # Blocks of windows per backend, alternating, with a pause between: each backend's worker threads spin
         # for a while after a call, and a call of the other backend right then would pay for it.
-        for block in range(2 * (args.windows // args.block) + 2):
-            name = list(models)[block % 2]
+        for block in range(len(models) * (args.windows // args.block + 1)):
+            name = list(models)[block % len(models)]
             model = models[name]
             mel = w["mel"][None]
             time.sleep(0.3)
@@ -59,26 +67,31 @@ def run(args: argparse.Namespace) -> dict:
                 row = {
                     "audio_encoder": _ms(model.audio_encoder, mel),
                     "denoiser": _ms(lambda: model.model(x, t, audio=audio.expand(b, -1, -1, -1), **cond)),
-                    "decoder": _ms(lambda: model.decode(w["noise"][m:])),
-                    "window": _ms(lambda: model.decode(model.sample(w["ref"], w["mel"], w["motion"], w["noise"], steps, guidance, never)[m:])),
+                    "decoder": _ms(lambda: model.decode(w["noise"][m:], w["ref_image"])),
+                    "window": _ms(lambda: model.decode(model.sample(w["ref"], w["mel"], w["motion"], w["noise"], steps, guidance, never)[m:],
+                                                       w["ref_image"])),
                 }
-                if block >= 2:  # each backend's first block warms caches and allocators up
+                if block >= len(models):  # each backend's first block warms caches and allocators up
                     for k, v in row.items():
                         times[name][k].append(v)
     med = {name: {k: round(statistics.median(v), 2) for k, v in parts.items()} for name, parts in times.items()}
-    return {
+    result = {
         "checkpoint": str(folder), "model": ref_model.name, "device": str(dev), "threads": torch.get_num_threads(),
         "steps": steps, "passes": passes,
         "s_ref": guidance.s_ref, "s_audio": guidance.s_audio, "windows": len(times["torch"]["window"]), "new_frames": cfg.dit.frames - m,
         "torch_ms": med["torch"], "onnx_ms": med["onnx"],
         "speedup": {k: round(med["torch"][k] / med["onnx"][k], 2) for k in med["torch"]},
     }
+    if args.against is not None:
+        result["against"] = {"checkpoint": str(args.against), "torch_ms": med["against_torch"], "onnx_ms": med["against_onnx"]}
+    return result
 
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m fada_stream.ort.bench", description=__doc__.split("\n")[0])
     p.add_argument("--checkpoint", default=None, help="teacher or student folder (default: the bundled one)")
     p.add_argument("--sampler", choices=["auto", "teacher", "student"], default="auto")
+    p.add_argument("--against", default=None, help="a second folder, same sampler and window shape, timed in the same rotation")
     p.add_argument("--device", default="cpu")
     p.add_argument("--windows", type=int, default=20, help="timed windows per backend")
     p.add_argument("--block", type=int, default=5, help="windows per block; blocks alternate between the backends")
@@ -105,6 +118,12 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{'ms':<14}{'torch':>9}{'onnx':>9}{'speedup':>9}")
     for k in result["torch_ms"]:
         print(f"{k:<14}{result['torch_ms'][k]:>9.1f}{result['onnx_ms'][k]:>9.1f}{result['speedup'][k]:>8.2f}x")
+    if "against" in result:
+        a = result["against"]
+        print(f"against {a['checkpoint']}, same windows and rotation")
+        print(f"{'ms':<14}{'torch':>9}{'onnx':>9}")
+        for k in a["torch_ms"]:
+            print(f"{k:<14}{a['torch_ms'][k]:>9.1f}{a['onnx_ms'][k]:>9.1f}")
     return 0
 
 

@@ -66,9 +66,10 @@ class DecoderGraph(nn.Module):
         super().__init__()
         self.codec = codec
 
-    def forward(self, latents):
-        """(n, C, h, w) standardised latents -> (n, 3, H, W) in [-1, 1]."""
-        return self.codec.decode(latents)
+    def forward(self, latents, reference=None):
+        """(n, C, h, w) standardised latents [, (1, 3, H, W) reference image in [-1, 1] for a reference-aware
+        decoder] -> (n, 3, H, W) in [-1, 1]."""
+        return self.codec.decode(latents, reference)
 
 
 def checkpoint_kind(folder: str | Path) -> str:
@@ -109,7 +110,8 @@ def export_key(folder: str | Path) -> str:
     return h.hexdigest()
 
 
-def _export(module: nn.Module, args: tuple, names: list[str], out_name: str, path: Path) -> None:
+def _export(module: nn.Module, args: tuple, names: list[str], out_name: str, path: Path, fixed: tuple[str, ...] = ()) -> None:
+    """Export with a dynamic batch dimension on every input but those named in `fixed`."""
     module = module.eval()  # the wrappers are new modules, in training mode by default
     batch = torch.export.Dim("batch", min=1, max=MAX_BATCH)
     chatter = io.StringIO()  # the exporter prints its progress; shown only when it fails
@@ -125,7 +127,7 @@ def _export(module: nn.Module, args: tuple, names: list[str], out_name: str, pat
             if main:
                 warnings.simplefilter("ignore")  # the exporter's deprecation notices, not ours to fix
             prog = torch.onnx.export(module, args, input_names=names, output_names=[out_name], opset_version=OPSET, dynamo=True,
-                                     dynamic_shapes=tuple({0: batch} for _ in args), verbose=False)
+                                     dynamic_shapes=tuple(None if n in fixed else {0: batch} for n in names), verbose=False)
     except Exception as e:
         raise OnnxExportError(f"ONNX export of {path.stem} failed: {e}\n{chatter.getvalue()[-2000:]}") from e
     finally:
@@ -182,11 +184,15 @@ def export_checkpoint(folder: str | Path, out: str | Path) -> dict:
             "audio_encoder": (dit.audio_encoder, (mel,), ["mel"], "audio"),
             "decoder": (DecoderGraph(codec), (torch.randn(3, c, hw, hw, generator=gen),), ["latents"], "images"),
         }
+        if getattr(codec, "reference_aware", False):  # one reference image for every frame of a call
+            size = hw * codec.downsample
+            graphs["decoder"] = (DecoderGraph(codec), (torch.randn(3, c, hw, hw, generator=gen),
+                                                       torch.rand(1, 3, size, size, generator=gen) * 2 - 1), ["latents", "reference"], "images")
         files = {}
         for gname, (module, args, names, out_name) in graphs.items():
             log.info("exporting %s of %s to ONNX", gname, folder)
             path = tmp / f"{gname}.onnx"
-            _export(module, args, names, out_name, path)
+            _export(module, args, names, out_name, path, fixed=("reference",))
             _check(path)
             files[gname] = {"file": path.name, "sha256": sha256_file(path), "inputs": names, "output": out_name}
         manifest = {

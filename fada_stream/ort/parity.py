@@ -12,16 +12,20 @@ import numpy as np
 import torch
 
 from fada_stream.generator import Guidance, WindowModel
+from fada_stream.model.autoencoder import images_to_unit
 
 TOLERANCES = {"audio_tokens": 1e-3, "velocity": 1e-3, "decoded": 2e-3, "window_uint8": 2}
 
 
 def random_window(cfg, seed: int = 0) -> dict[str, torch.Tensor]:
-    """Inputs of one window for `WindowModel.sample`: ref (C, h, w), mel, motion (M, C, h, w), noise (F, C, h, w)."""
+    """Inputs of one window for `WindowModel.sample`: ref (C, h, w), mel, motion (M, C, h, w), noise (F, C, h, w),
+    and ref_image (S, S, 3) uint8 for `WindowModel.decode`."""
     g = torch.Generator().manual_seed(seed)
     f, c, hw = cfg.dit.frames, cfg.dit.latent_channels, cfg.dit.grid * cfg.dit.patch
+    s = cfg.ae.image_size
     return {"ref": torch.randn(c, hw, hw, generator=g), "mel": torch.randn(cfg.audio.n_mels, cfg.audio.mel_span(f), generator=g) - 4.0,
-            "motion": torch.randn(cfg.dit.motion_frames, c, hw, hw, generator=g), "noise": torch.randn(f, c, hw, hw, generator=g)}
+            "motion": torch.randn(cfg.dit.motion_frames, c, hw, hw, generator=g), "noise": torch.randn(f, c, hw, hw, generator=g),
+            "ref_image": torch.randint(0, 256, (s, s, 3), dtype=torch.uint8, generator=g).numpy()}
 
 
 @torch.inference_mode()
@@ -40,13 +44,14 @@ def compare(torch_model: WindowModel, onnx_model: WindowModel, guidance: Guidanc
         cond["scales"] = torch.tensor([[1.0, 1.0], [1.5, 2.5], [2.0, 4.0]])
     v_t, v_o = torch_model.model(x, t, **cond), onnx_model.model(x, t, **cond)
     lat = w["noise"][:4]
-    d_t, d_o = torch_model.codec.decode(lat), onnx_model.codec.decode(lat)
+    img = images_to_unit(torch.from_numpy(w["ref_image"]))[None]  # (1, 3, H, W)
+    d_t, d_o = torch_model.codec.decode(lat, img), onnx_model.codec.decode(lat, img)
     windows = []
     for motion in (None, w["motion"]):
         never = lambda: False  # noqa: E731
         a = torch_model.sample(w["ref"], w["mel"], motion, w["noise"], steps, guidance, never)
         b = onnx_model.sample(w["ref"], w["mel"], motion, w["noise"], steps, guidance, never)
-        windows.append(np.abs(torch_model.decode(a).astype(int) - onnx_model.decode(b).astype(int)).max())
+        windows.append(np.abs(torch_model.decode(a, w["ref_image"]).astype(int) - onnx_model.decode(b, w["ref_image"]).astype(int)).max())
     return {"audio_tokens": float((a_t - a_o).abs().max()), "velocity": float((v_t - v_o).abs().max()),
             "decoded": float((d_t - d_o).abs().max()), "window_uint8": float(max(windows))}
 

@@ -146,12 +146,19 @@ class OrtCodec:
         self.session, self.torch_codec = session, torch_codec
         self.latent_channels = torch_codec.latent_channels
         self.downsample = torch_codec.downsample
+        self.reference_aware = "reference" in {i.name for i in session.get_inputs()}
 
     def encode(self, images: torch.Tensor) -> torch.Tensor:
         return self.torch_codec.encode(images)
 
-    def decode(self, latents: torch.Tensor) -> torch.Tensor:
-        return torch.from_numpy(self.session.run(None, {"latents": _np(latents.float())})[0]).to(latents.device)  # (n, 3, H, W)
+    def decode(self, latents: torch.Tensor, reference: torch.Tensor | None = None) -> torch.Tensor:
+        """(n, C, h, w) -> (n, 3, H, W); `reference` (1, 3, H, W) feeds a reference-aware decoder's graph."""
+        feeds = {"latents": _np(latents.float())}
+        if self.reference_aware:
+            if reference is None:
+                raise ValueError("this decoder is reference-aware: decode(latents, reference) needs the reference image")
+            feeds["reference"] = _np(reference.float().reshape(1, *reference.shape[-3:]))
+        return torch.from_numpy(self.session.run(None, feeds)[0]).to(latents.device)  # (n, 3, H, W)
 
 
 def open_export(directory: str | Path, device: torch.device, torch_codec) -> tuple[OrtDenoiser, OrtAudioEncoder, OrtCodec, dict]:

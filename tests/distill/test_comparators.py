@@ -60,7 +60,8 @@ def test_first_stage_student_is_a_two_step_one_pass_token_student():
 @pytest.mark.skipif(not CHECKPOINTS.is_dir(), reason="runs from a checkout of the repository")
 def test_the_bundled_decoder_fine_tune_kept_the_encoder_every_model_was_trained_on():
     """The comparators keep the autoencoder the teacher and students were trained with; the bundled one is its
-    decoder fine-tune (docs/autoencoder.md): same encoder, same latent statistics, another decoder."""
+    decoder fine-tune (docs/autoencoder.md): same encoder, same latent statistics, another decoder, which also
+    sees the reference image."""
     from fada_stream.generator import BUNDLED_STUDENT, DEFAULT_CHECKPOINT
     from fada_stream.model.autoencoder import load_autoencoder
 
@@ -70,8 +71,14 @@ def test_the_bundled_decoder_fine_tune_kept_the_encoder_every_model_was_trained_
         enc = bundled.encoder.state_dict()
         assert all(torch.equal(v, enc[k]) for k, v in original.encoder.state_dict().items())
         assert bundled.cfg.latent_mean == original.cfg.latent_mean and bundled.cfg.latent_std == original.cfg.latent_std
+        assert bundled.reference_aware and not original.reference_aware
         dec = bundled.decoder.state_dict()
         assert not all(torch.equal(v, dec[k]) for k, v in original.decoder.state_dict().items())
         meta = json.loads((folder / "autoencoder.json").read_text())["meta"]
         assert "--train decoder" in meta["command"] and "--restyle 0.5" in meta["command"]
-        assert meta["init"]["meta"]["command"] == json.loads((CHECKPOINTS / "naive-k6-cpu" / "autoencoder.json").read_text())["meta"]["command"]
+        chain = []  # each fine-tune records the checkpoint it started from, back to the original autoencoder
+        while "init" in meta:
+            meta = meta["init"]["meta"]
+            chain.append(meta["command"])
+        assert chain[-1] == json.loads((CHECKPOINTS / "naive-k6-cpu" / "autoencoder.json").read_text())["meta"]["command"]
+        assert all("--train decoder" in c for c in chain[:-1])  # only decoders changed on the way

@@ -56,3 +56,43 @@ def test_teacher_eval_end_to_end(tmp_path):
     for row in ("| ground truth |", "| default | 1.5 | 2.5 |", "| s_audio=4 | 1.5 | 4 |", "| s_ref=4 | 4 | 2.5 |"):
         assert row in md
     assert (out / "guidance_sweep.png").stat().st_size > 0
+
+
+def test_decoder_flag_scores_other_decoders_on_the_same_latents(tmp_path):
+    """--decoder: the same samples decoded again; the model's own autoencoder reproduces its scores exactly,
+    a reference-aware decoder of the same encoder is scored apart, a foreign latent space is refused."""
+    pytest.importorskip("av")
+    import dataclasses
+
+    import torch
+
+    synth_corpus(tmp_path / "test", "test", 1, seed=5, cfg=SynthConfig(moderate_fraction=0.0), workers=1)
+    cfg = preset("tiny", width=32, depth=1, heads=2, frames=6, motion_frames=2)
+    torch.manual_seed(0)
+    ae = Autoencoder(cfg.ae)
+    save_checkpoint(tmp_path / "ckpt" / "autoencoder", AUTOENCODER_KIND, cfg.ae, ae.state_dict())
+    save_checkpoint(tmp_path / "ckpt" / "teacher", TEACHER_KIND, cfg, build_teacher(cfg).state_dict())
+    ref_cfg = dataclasses.replace(cfg.ae, ref_channels=(4, 4, 8, 8))
+    ref_ae = Autoencoder(ref_cfg)
+    ref_ae.encoder.load_state_dict(ae.encoder.state_dict())  # a decoder fine-tune: the encoder is kept
+    with torch.no_grad():
+        for conv in ref_ae.decoder.fuse:
+            conv.weight.normal_(0, 0.05)  # a decoder that really draws on the reference
+    save_checkpoint(tmp_path / "refdec" / "autoencoder", AUTOENCODER_KIND, ref_cfg, ref_ae.state_dict())
+    save_checkpoint(tmp_path / "foreign" / "autoencoder", AUTOENCODER_KIND, cfg.ae, Autoencoder(cfg.ae).state_dict())
+
+    out = tmp_path / "eval"
+    args = ["--data", str(tmp_path / "test"), "--out", str(out), "--clips", "1", "--steps", "1", "--checkpoint",
+            str(tmp_path / "ckpt"), "--s-audio", "2.5", "--s-ref", "1.5", "--threads", "1"]
+    assert cli(args + ["--decoder", str(tmp_path / "ckpt"), "--decoder", str(tmp_path / "refdec" / "autoencoder")]) == 0
+
+    main = json.loads((out / "teacher_eval.json").read_text())["splits"][0]["settings"][0]
+    same = json.loads((out / "decoder_ckpt" / "teacher_eval.json").read_text())["splits"][0]["settings"][0]
+    ref = json.loads((out / "decoder_refdec" / "teacher_eval.json").read_text())
+    assert same["summary"] == main["summary"]  # same latents, same decoder: same videos, same scores
+    assert same["nfe"] == main["nfe"] and same["windows"] == main["windows"]
+    assert ref["decoder"].endswith("autoencoder") and ref["splits"][0]["settings"][0]["summary"]["n_errors"] == 0
+    assert ref["splits"][0]["settings"][0]["summary"] != main["summary"]
+    assert (out / "decoder_refdec" / "teacher_eval.md").is_file()
+
+    assert cli(args + ["--out", str(tmp_path / "e2"), "--decoder", str(tmp_path / "foreign")]) == 2  # another latent space

@@ -5,8 +5,9 @@ import pytest
 import torch
 
 from distill import train_autoencoder
-from distill.train_autoencoder import TrainConfig, restyle_frames
-from fada_stream.model.autoencoder import load_autoencoder
+from distill.data.windows import load_cache
+from distill.train_autoencoder import TrainConfig, frame_references, restyle_frames
+from fada_stream.model.autoencoder import images_to_unit, load_autoencoder
 
 
 def test_decoder_fine_tune_changes_the_decoder_only(ae_ckpt, cache_file, tmp_path):
@@ -46,11 +47,60 @@ def test_bad_fine_tune_settings_are_refused(cache_file, tmp_path):
 def test_restyle_frames_restyles_about_the_share_asked():
     gen = torch.Generator().manual_seed(0)
     frames = torch.randint(40, 220, (64, 16, 16, 3), dtype=torch.uint8, generator=gen)
-    assert torch.equal(restyle_frames(frames, 0.0, gen), frames)
-    out = restyle_frames(frames, 1.0, torch.Generator().manual_seed(1))
+    assert torch.equal(restyle_frames(frames, 0.0, gen)[0], frames)
+    out, no_refs = restyle_frames(frames, 1.0, torch.Generator().manual_seed(1))
+    assert no_refs is None
     assert out.shape == frames.shape and out.dtype == torch.uint8
     assert all(not torch.equal(out[i], frames[i]) for i in range(len(frames)))
-    half = restyle_frames(frames, 0.5, torch.Generator().manual_seed(2))
+    half = restyle_frames(frames, 0.5, torch.Generator().manual_seed(2))[0]
     changed = sum(not torch.equal(half[i], frames[i]) for i in range(len(frames)))
     assert 16 <= changed <= 48  # 64 draws of p = 0.5
-    assert torch.equal(half, restyle_frames(frames, 0.5, torch.Generator().manual_seed(2)))  # seeded: reproducible
+    assert torch.equal(half, restyle_frames(frames, 0.5, torch.Generator().manual_seed(2))[0])  # seeded: reproducible
+
+
+def test_a_restyled_frame_and_its_reference_share_one_look():
+    gen = torch.Generator().manual_seed(0)
+    frames = torch.randint(40, 220, (8, 16, 16, 3), dtype=torch.uint8, generator=gen)
+    out, refs = restyle_frames(frames, 1.0, torch.Generator().manual_seed(3), frames.clone())
+    assert torch.equal(out, refs)  # the same pixels in, the same look and shape: the same pixels out
+    assert not torch.equal(out, frames)
+
+
+def test_frame_references_are_the_identity_never_the_frames_own_clip(cache_file):
+    cache = load_cache(cache_file)
+    idx = torch.arange(len(cache.frames))
+    clip = torch.searchsorted(cache.frame_start, idx, right=True) - 1
+    neutral = frame_references(cache, idx, 0.0, torch.Generator())
+    assert torch.equal(neutral, cache.references[cache.clip_identity[clip]])
+    other = frame_references(cache, idx, 1.0, torch.Generator().manual_seed(0))
+    for i in range(0, len(idx), 7):
+        same = (cache.frames == other[i]).flatten(1).all(1).nonzero().flatten()  # frames equal to the reference drawn
+        mates = (cache.clip_identity == cache.clip_identity[clip[i]]).sum()
+        if mates > 1:  # another clip of this identity exists: a frame of it, never of the frame's own clip
+            assert len(same) and all(cache.clip_identity[clip[j]] == cache.clip_identity[clip[i]] and clip[j] != clip[i] for j in same)
+        else:
+            assert torch.equal(other[i], neutral[i])
+
+
+def test_a_reference_aware_decoder_trains_from_a_plain_one(ae_ckpt, cache_file, tmp_path):
+    torch.manual_seed(0)
+    stem = train_autoencoder.main(TrainConfig(data=str(cache_file), out=str(tmp_path / "ref"), init=str(ae_ckpt), train="decoder",
+                                              restyle=0.5, ref_channels="4,8,8,16", steps=3, batch=4, lr=1e-3, warmup=1,
+                                              device="cpu"))
+    before, after = load_autoencoder(str(ae_ckpt)), load_autoencoder(str(stem))
+    assert after.reference_aware and after.cfg.ref_channels == (4, 8, 8, 16)
+    for name, p in before.encoder.state_dict().items():
+        assert torch.equal(p, after.encoder.state_dict()[name]), name  # the latents keep their meaning
+    cache = load_cache(cache_file)
+    x = images_to_unit(cache.frames[:2])
+    a, b = images_to_unit(cache.references[:1]), images_to_unit(cache.references[-1:]).flip(-1)
+    with torch.no_grad():
+        assert (after.decode(after.encode(x), a) - after.decode(after.encode(x), b)).abs().max() > 0  # it uses the reference
+    rows = [json.loads(line) for line in (tmp_path / "ref" / "log.jsonl").read_text().splitlines()]
+    assert rows[0]["step"] == 0 and rows[-1]["step"] == 3 and "eval_psnr_restyled" in rows[-1]
+    with pytest.raises(ValueError, match="would drop it"):  # a reference-aware init is continued, never rebuilt
+        train_autoencoder.main(TrainConfig(data=str(cache_file), out=str(tmp_path / "again"), init=str(stem), train="decoder",
+                                           ref_channels="4,8,8,32", steps=1, device="cpu"))
+    with pytest.raises(ValueError, match="comma-separated"):
+        train_autoencoder.main(TrainConfig(data=str(cache_file), out=str(tmp_path / "bad"), init=str(ae_ckpt), ref_channels="a,b",
+                                           steps=1, device="cpu"))

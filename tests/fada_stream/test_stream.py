@@ -21,6 +21,7 @@ class Spy:
         self.model, self.delay, self.calls = model, delay, []
         self.cfg, self.device, self.name, self.steps = model.cfg, model.device, model.name, model.steps
         self.default_guidance = model.default_guidance
+        self.decoded_with: list[np.ndarray | None] = []
 
     def passes(self, g):
         return self.model.passes(g)
@@ -28,8 +29,9 @@ class Spy:
     def encode_reference(self, image):
         return self.model.encode_reference(image)
 
-    def decode(self, latents):
-        return self.model.decode(latents)
+    def decode(self, latents, reference=None):
+        self.decoded_with.append(reference)
+        return self.model.decode(latents, reference)
 
     def sample(self, ref, mel, motion, noise, steps, guidance, cancel):
         time.sleep(self.delay)
@@ -65,6 +67,20 @@ def test_streamed_window_mel_equals_the_whole_stream_cut(spy, speech):
     starts = [0] + [F + k * (F - M) - M for k in range(len(spy.calls) - 1)]
     for call, w0 in list(zip(spy.calls, starts))[:-1]:  # the last window reaches past the end of the audio
         torch.testing.assert_close(call["mel"], mel_window(whole, w0, F, spy.cfg.audio), atol=1e-4, rtol=1e-5)
+
+
+def test_windows_decode_with_the_reference_image_their_latent_came_from(spy):
+    cfg = StreamConfig(steps=1, vad=False, adaptive=False)
+    s = StreamScheduler(spy, FACE, cfg, paced=False, out_rate=16000)
+    s.push(np.zeros(8000, np.float32), 16000)
+    drain(s, jobs=1)
+    other = np.full((128, 128, 3), 30, np.uint8)
+    s.set_reference(spy.encode_reference(other), other)  # a face swap changes the latent and the picture together
+    s.push(np.zeros(8000, np.float32), 16000)
+    s.flush()
+    drain(s)
+    assert spy.decoded_with[0] is FACE and len(spy.decoded_with) > 1
+    assert all(r is other for r in spy.decoded_with[1:])
 
 
 def test_windows_chain_through_the_latents_of_the_frames_before_them(spy):

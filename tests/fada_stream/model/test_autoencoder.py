@@ -40,6 +40,50 @@ def test_checkpoint_round_trip_keeps_stats(tmp_path):
     assert torch.equal(loaded.encode(x), ae.encode(x))
 
 
+def _reference_aware(plain: Autoencoder) -> Autoencoder:
+    """`plain` with a reference-aware decoder added, as `train_autoencoder --ref-channels` builds it."""
+    cfg = AutoencoderConfig(**{**plain.cfg.__dict__, "ref_channels": (4, 8, 8, 16)})
+    ae = Autoencoder(cfg).eval()
+    missing, unexpected = ae.load_state_dict(plain.state_dict(), strict=False)
+    assert not unexpected and all(k.startswith(("decoder.ref.", "decoder.fuse.")) for k in missing)
+    return ae
+
+
+def test_a_reference_aware_decoder_starts_as_the_plain_one_it_extends():
+    torch.manual_seed(0)
+    plain = Autoencoder(AutoencoderConfig()).eval()
+    ae = _reference_aware(plain)
+    z, ref = torch.randn(3, 4, 16, 16), torch.rand(1, 3, 128, 128) * 2 - 1
+    assert torch.equal(ae.decode(z, ref), plain.decode(z))  # fusions at zero: the reference adds nothing yet
+    assert torch.equal(plain.decode(z, ref), plain.decode(z))  # a plain decoder ignores a reference it is given
+    assert ae.reference_aware and not plain.reference_aware
+
+
+def test_a_reference_aware_decoder_draws_from_the_reference_it_is_given(awake):
+    torch.manual_seed(1)
+    ae = awake(_reference_aware(Autoencoder(AutoencoderConfig()).eval()))
+    z = torch.randn(3, 4, 16, 16)
+    a, b = torch.rand(1, 3, 128, 128) * 2 - 1, torch.rand(1, 3, 128, 128) * 2 - 1
+    with torch.no_grad():
+        out_a, out_b = ae.decode(z, a), ae.decode(z, b)
+        assert (out_a - out_b).abs().max() > 1e-3
+        # one reference serves every frame of a call: the same as giving each frame its own copy
+        torch.testing.assert_close(out_a, ae.decode(z, a.expand(3, -1, -1, -1)))
+        torch.testing.assert_close(out_a, ae.decode(z, a[0]))  # (3, H, W) is taken as one image
+    with pytest.raises(ValueError, match="needs the reference"):
+        ae.decode(z)
+
+
+def test_reference_aware_checkpoints_round_trip(tmp_path, awake):
+    ae = awake(_reference_aware(Autoencoder(AutoencoderConfig()).eval()))
+    save_checkpoint(tmp_path / "autoencoder", AUTOENCODER_KIND, ae.cfg, ae.state_dict())
+    loaded = load_autoencoder(str(tmp_path / "autoencoder"))
+    z, ref = torch.randn(2, 4, 16, 16), torch.rand(1, 3, 128, 128) * 2 - 1
+    assert loaded.cfg.ref_channels == (4, 8, 8, 16)
+    with torch.no_grad():
+        assert torch.equal(loaded.decode(z, ref), ae.decode(z, ref))
+
+
 def test_image_conversions_round_trip():
     img = torch.randint(0, 256, (2, 128, 128, 3), dtype=torch.uint8)
     assert torch.equal(unit_to_images(images_to_unit(img)), img)

@@ -20,3 +20,16 @@ def test_bench_times_both_backends(tiny_checkpoint, capsys):
 def test_bench_reports_a_bad_checkpoint(tmp_path, capsys):
     assert bench.main(["--checkpoint", str(tmp_path), "--windows", "1", "--block", "1"]) == 2
     assert "error:" in capsys.readouterr().err
+
+
+def test_bench_times_a_second_folder_in_the_same_rotation(tiny_student, reference_aware_student, tiny_checkpoint, capsys):
+    """--against: another decoder beside the bundled one, both backends each, one run."""
+    args = ["--checkpoint", str(tiny_student), "--against", str(reference_aware_student), "--windows", "2", "--block", "1", "--json"]
+    assert bench.main(args) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["against"]["checkpoint"] == str(reference_aware_student)
+    for backend in ("torch_ms", "onnx_ms"):
+        assert all(v > 0 for v in result["against"][backend].values())
+    # a teacher is not a student's comparator: another sampler, another window
+    assert bench.main(["--checkpoint", str(tiny_student), "--against", str(tiny_checkpoint), "--windows", "1", "--block", "1"]) == 2
+    assert "another window shape" in capsys.readouterr().err

@@ -96,6 +96,33 @@ def test_attention_token_student_exports_with_parity(tmp_path, awake):
     assert (lo - hi).abs().max() > 10 * TOLERANCES["velocity"]  # the tokens are in the graph
 
 
+def test_a_reference_aware_decoder_exports_with_the_reference_as_an_input(reference_aware_student, tmp_path):
+    manifest = export_checkpoint(reference_aware_student, tmp_path / "onnx")
+    assert manifest["files"]["decoder"]["inputs"] == ["latents", "reference"]
+    torch_model = build_window_model(reference_aware_student, CPU)
+    onnx_model = build_window_model(reference_aware_student, CPU, backend="onnx", export_dir=tmp_path / "onnx")
+    errors = compare(torch_model, onnx_model)
+    assert within(errors), errors
+    lat = torch.randn(5, 4, 16, 16)  # any number of frames share the one reference
+    a, b = np.zeros((128, 128, 3), np.uint8), np.full((128, 128, 3), 255, np.uint8)
+    assert onnx_model.decode(lat, a).shape == (5, 128, 128, 3)
+    assert np.abs(onnx_model.decode(lat, a).astype(int) - onnx_model.decode(lat, b).astype(int)).max() > 0
+    for model in (torch_model, onnx_model):
+        with pytest.raises(ValueError, match="needs the reference"):
+            model.decode(lat)
+
+
+async def test_a_session_with_a_reference_aware_decoder_renders_alike_on_both_backends(reference_aware_student, speech):
+    cfg = StreamConfig(vad=False, seed=3)
+    frames = {}
+    for backend in ("torch", "onnx"):
+        async with AvatarSession(reference=np.full((128, 128, 3), 60, np.uint8), checkpoint=reference_aware_student,
+                                 device="cpu", backend=backend, paced=False, config=cfg) as s:
+            frames[backend] = s.render(speech[:8000], 16000)
+    assert frames["torch"].shape == (13, 128, 128, 3)
+    assert np.abs(frames["torch"].astype(int) - frames["onnx"].astype(int)).max() <= TOLERANCES["window_uint8"]
+
+
 async def test_session_on_onnx_renders_what_torch_renders(tiny_student, speech):
     cfg = StreamConfig(vad=False, seed=3)
     frames = {}
