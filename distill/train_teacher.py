@@ -40,7 +40,7 @@ from distill.train_common import (
 )
 from fada_stream.checkpoint import save_checkpoint
 from fada_stream.model import TEACHER_KIND, ModelConfig, build_teacher, load_autoencoder, load_teacher, preset
-from fada_stream.model.autoencoder import LatentCodec, images_to_unit
+from fada_stream.model.autoencoder import LatentCodec, images_to_unit, latent_space
 from fada_stream.sampling import add_noise, sample_train_t, velocity_target
 
 log = logging.getLogger(__name__)
@@ -205,8 +205,10 @@ def main(cfg: TrainConfig) -> Path:
     start = None
     if cfg.init:  # checked before the cache is read and encoded
         start, _, init_mc = load_teacher(cfg.init)
-        # Same denoiser shape and the same latent space (the autoencoder's config carries its measured statistics).
-        if asdict(init_mc.dit) != asdict(mc.dit) or asdict(init_mc.ae) != asdict(mc.ae) or init_mc.autoencoder != mc.autoencoder:
+        # Same denoiser shape and the same latent space (the autoencoder's config carries its measured statistics;
+        # a decoder fine-tune, reference-aware or not, keeps it).
+        if (asdict(init_mc.dit) != asdict(mc.dit) or latent_space(init_mc.ae) != latent_space(mc.ae)
+                or init_mc.autoencoder != mc.autoencoder):
             raise ValueError(f"--init {cfg.init}: a teacher of another model or autoencoder than --preset {cfg.preset} "
                              f"with --autoencoder {cfg.autoencoder} and these overrides")
     cache = resolve_cache(cfg.data, out, "high", d)

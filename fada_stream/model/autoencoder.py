@@ -6,7 +6,7 @@ training frames), so the denoiser never knows which autoencoder produced them. I
 """
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import asdict, replace
 from typing import Protocol, runtime_checkable
 
 import torch
@@ -232,6 +232,13 @@ def unit_to_images(x: torch.Tensor) -> torch.Tensor:
 
 
 AUTOENCODER_KIND = "fada-autoencoder"
+# The decoder's own shape: a decoder fine-tune may change these and keep the latent space (encoder, statistics).
+DECODER_FIELDS = ("dec_channels", "dec_blocks", "ref_channels")
+
+
+def latent_space(cfg: AutoencoderConfig) -> dict:
+    """What fixes the latents' meaning: the config without the decoder's own fields."""
+    return {k: v for k, v in asdict(cfg).items() if k not in DECODER_FIELDS}
 
 
 def load_autoencoder(path: str, kind: str = "ours", cfg: AutoencoderConfig | None = None) -> nn.Module:
@@ -248,7 +255,7 @@ def load_autoencoder(path: str, kind: str = "ours", cfg: AutoencoderConfig | Non
     doc, state, _ = load_checkpoint(path, AUTOENCODER_KIND)
     own = from_dict(AutoencoderConfig, doc)
     if cfg is not None:
-        own = replace(cfg, dec_channels=own.dec_channels, dec_blocks=own.dec_blocks, ref_channels=own.ref_channels)
+        own = replace(cfg, **{k: getattr(own, k) for k in DECODER_FIELDS})
     ae = Autoencoder(own)
     load_into(ae, state, str(path))
     return ae.eval()

@@ -34,16 +34,20 @@ def run(args: argparse.Namespace) -> dict:
     models = {b: build_window_model(folder, dev, backend=b) for b in ("torch", "onnx")}
     ref_model = models["torch"]
     cfg = ref_model.cfg
-    if args.against is not None:
-        other = {f"against_{b}": build_window_model(args.against, dev, backend=b) for b in ("torch", "onnx")}
-        o = other["against_torch"]
-        if o.name != ref_model.name or o.cfg.dit != cfg.dit or o.cfg.ae.image_size != cfg.ae.image_size:
-            raise ValueError(f"--against {args.against}: a {o.name} of another window shape than {folder}'s {ref_model.name}")
-        models.update(other)
     d = ref_model.default_guidance
     guidance = Guidance(d.s_ref if args.s_ref is None else args.s_ref, d.s_audio if args.s_audio is None else args.s_audio)
     steps = ref_model.steps or args.steps
     passes = ref_model.passes(guidance)
+    tokens = lambda m: bool(getattr(getattr(m, "student_cfg", None), "tokens", False))  # noqa: E731
+    if args.against is not None:
+        # The same inputs feed both folders: they must take the same window, steps, passes and scale input.
+        other = {f"against_{b}": build_window_model(args.against, dev, backend=b) for b in ("torch", "onnx")}
+        o = other["against_torch"]
+        if (o.name != ref_model.name or o.cfg.dit != cfg.dit or o.cfg.ae.image_size != cfg.ae.image_size
+                or (o.steps or args.steps) != steps or o.passes(guidance) != passes or tokens(o) != tokens(ref_model)):
+            raise ValueError(f"--against {args.against}: a {o.name} of another window shape, steps, passes or CFG input "
+                             f"than {folder}'s {ref_model.name}")
+        models.update(other)
     w = random_window(cfg, args.seed)
     m = cfg.dit.motion_frames
     never = lambda: False  # noqa: E731
@@ -51,7 +55,7 @@ def run(args: argparse.Namespace) -> dict:
     x = w["noise"][None].repeat(b, 1, 1, 1, 1)  # (P, F, C, h, w)
     t = torch.full((b,), 0.5)
     cond = {"ref": w["ref"][None].expand(b, -1, -1, -1), "motion": w["motion"][None].expand(b, -1, -1, -1, -1)}
-    if getattr(ref_model, "student_cfg", None) is not None and ref_model.student_cfg.tokens:
+    if tokens(ref_model):
         cond["scales"] = torch.tensor([[guidance.s_ref, guidance.s_audio]]).expand(b, 2)
     times: dict[str, dict[str, list[float]]] = {k: {"audio_encoder": [], "denoiser": [], "decoder": [], "window": []} for k in models}
     with torch.inference_mode():

@@ -37,7 +37,7 @@ class OnnxExportError(CheckpointError):
 
 MANIFEST = "onnx.json"
 FORMAT = "fada-stream-onnx"
-EXPORT_VERSION = 1  # bump when the graphs' inputs or outputs change
+EXPORT_VERSION = 2  # 2: the decoder of a reference-aware autoencoder takes the reference. Bump when the graphs' inputs or outputs change
 OPSET = 18
 MAX_BATCH = 256  # the batch dimension's upper bound in the graphs (3 guidance branches x many windows)
 # What the traced graphs depend on besides the checkpoint: the model code (and the kernels' torch references it

@@ -157,6 +157,8 @@ class OrtCodec:
         if self.reference_aware:
             if reference is None:
                 raise ValueError("this decoder is reference-aware: decode(latents, reference) needs the reference image")
+            if reference.dim() == 4 and reference.shape[0] != 1:
+                raise ValueError(f"the ONNX decoder takes one reference image per call, got {reference.shape[0]}")
             feeds["reference"] = _np(reference.float().reshape(1, *reference.shape[-3:]))
         return torch.from_numpy(self.session.run(None, feeds)[0]).to(latents.device)  # (n, 3, H, W)
 

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from distill import train_teacher
+from distill import train_autoencoder, train_teacher
 from distill.data.windows import WindowDataset, build_cache, load_cache
 from fada_stream.model import AudioConfig, load_autoencoder, load_teacher, preset
 
@@ -114,6 +114,11 @@ def test_init_starts_from_a_trained_teacher_and_refuses_another_model(cache_file
     assert not all(torch.equal(fresh[k], second[k].float()) for k in fresh)
     with pytest.raises(ValueError, match="another model or autoencoder"):
         train_teacher.main(train_teacher.TrainConfig(out=str(tmp_path / "wide"), init=str(tmp_path / "first"), **{**args, "width": 64}))
+    # a decoder fine-tune (here reference-aware) keeps the latent space: the teacher goes on with it
+    refdec = train_autoencoder.main(train_autoencoder.TrainConfig(data=str(cache_file), out=str(tmp_path / "refdec"), init=str(ae_ckpt),
+                                                                  train="decoder", ref_channels="4,4,8,8", steps=1, batch=2, device="cpu"))
+    train_teacher.main(train_teacher.TrainConfig(out=str(tmp_path / "third"), init=str(tmp_path / "first"), **{**args, "autoencoder": str(refdec)}))
+    assert (tmp_path / "third" / "teacher.json").is_file()
 
 
 def test_restyle_changes_training_windows_only(cache_file, ae_ckpt, tmp_path):

@@ -110,6 +110,9 @@ def test_a_reference_aware_decoder_exports_with_the_reference_as_an_input(refere
     for model in (torch_model, onnx_model):
         with pytest.raises(ValueError, match="needs the reference"):
             model.decode(lat)
+    two = torch.zeros(2, 3, 128, 128)  # torch takes one reference per frame; the graph one per call, and says so
+    with pytest.raises(ValueError, match="one reference image per call"):
+        onnx_model.codec.decode(lat[:2], two)
 
 
 async def test_a_session_with_a_reference_aware_decoder_renders_alike_on_both_backends(reference_aware_student, speech):
