@@ -134,10 +134,6 @@ class TeacherModel:
 
         return self.sampler(fn, x, get_ts(self.steps or steps, self.shift, device=dev), check)[0]  # (F, C, h, w)
 
-    @property
-    def needs_reference_to_decode(self) -> bool:
-        return bool(getattr(self.codec, "reference_aware", False))
-
     def decode(self, latents: torch.Tensor, reference: np.ndarray | None = None) -> np.ndarray:
         """(n, C, h, w) -> (n, H, W, 3) uint8. `reference` is the (S, S, 3) uint8 image `encode_reference` took:
         a reference-aware decoder draws what the latents cannot hold (patterns, outlines) from it."""

@@ -214,8 +214,12 @@ class AvatarSession:
         sched = self._require()
         loop = asyncio.get_running_loop()
         size = sched.model.cfg.ae.image_size
-        picture = await loop.run_in_executor(None, lambda: load_reference(image, size))
-        latent = await loop.run_in_executor(None, lambda: sched.model.encode_reference(picture))
+
+        def load() -> tuple[np.ndarray, Any]:  # (picture, its (C, h, w) latent)
+            picture = load_reference(image, size)  # (S, S, 3) uint8
+            return picture, sched.model.encode_reference(picture)
+
+        picture, latent = await loop.run_in_executor(None, load)
         with self._cond:
             self._require().set_reference(latent, picture)
 
