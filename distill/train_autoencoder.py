@@ -7,7 +7,9 @@
 `--train decoder` (with `--init`) freezes the encoder and keeps its latent statistics: every latent a teacher
 or student trained on the init autoencoder makes keeps its meaning, so a better decoder drops into their
 folders without retraining them. `--restyle P` gives a share P of each batch's frames a random look and
-shape (distill/data/restyle.py), so the decoder learns colours and shading the corpus lacks.
+shape (distill/data/restyle.py), so the decoder learns colours and shading the corpus lacks. `--mouth-weight W`
+adds W times the reconstruction error of the lower-face box (the mouth and chin) to the loss; the held-out
+PSNR is logged over the whole frame and over that box.
 
 `--data` is a corpus folder (decoded once into `<out>/cache.safetensors`) or a cache file. Writes
 `<out>/autoencoder.{safetensors,json}` (EMA weights and the latent statistics the denoiser's inputs
@@ -26,6 +28,7 @@ import torch.nn.functional as F
 from torch.nn.parallel import DistributedDataParallel as DDP
 from tqdm import tqdm
 
+from distill.data.face import mouth_box
 from distill.data.restyle import restyle, sample_look, sample_shape
 from distill.data.windows import Cache, build_cache, load_cache
 from distill.train_common import (
@@ -71,6 +74,9 @@ class TrainConfig:
     # fusions start at zero. Each training frame is decoded with its identity's reference image (in the same look).
     ref_channels: str = ""
     p_other_reference: float = 0.25  # share of frames whose reference is a frame of another clip of the identity
+    # Extra weight of the lower-face box (distill.data.face.mouth_box, the mouth and chin of every identity in every
+    # pose) in the reconstruction loss: the lips are a few percent of the frame, yet they carry the lip sync.
+    mouth_weight: float = 0.0
     device: str = "auto"
     bf16: bool = True  # bf16 autocast on CUDA
     seed: int = 0
@@ -134,16 +140,35 @@ def frame_references(cache: Cache, idx: torch.Tensor, p_other: float, gen: torch
     return refs
 
 
+def reconstruction_loss(rec: torch.Tensor, x: torch.Tensor, box: tuple[int, int, int, int], mouth_weight: float) -> torch.Tensor:
+    """L1 + MSE over the frame, plus `mouth_weight` times the same over the (top, bottom, left, right) box.
+
+    rec, x: (B, 3, H, W) in [-1, 1]."""
+    loss = F.l1_loss(rec, x) + F.mse_loss(rec, x)
+    if mouth_weight > 0:
+        t, b, l, r = box
+        loss = loss + mouth_weight * (F.l1_loss(rec[..., t:b, l:r], x[..., t:b, l:r]) + F.mse_loss(rec[..., t:b, l:r], x[..., t:b, l:r]))
+    return loss
+
+
+def _psnr(mse: float) -> float:
+    return 10.0 * torch.log10(torch.tensor(1.0 / max(mse / 4.0, 1e-10))).item()  # [-1, 1] -> [0, 1] scale
+
+
 @torch.no_grad()
-def evaluate(ae: Autoencoder, frames: torch.Tensor, device: torch.device, refs: torch.Tensor | None = None) -> float:
-    """PSNR (dB) of reconstructions of held-out frames (decoded with `refs`, their references, if given)."""
-    mse = []
+def evaluate(ae: Autoencoder, frames: torch.Tensor, device: torch.device, refs: torch.Tensor | None = None,
+             box: tuple[int, int, int, int] | None = None) -> tuple[float, float]:
+    """PSNR (dB) of reconstructions of held-out frames (decoded with `refs`, their references, if given): over the
+    whole frame, and over `box` (top, bottom, left, right; the whole frame again if None)."""
+    t, b, l, r = box or (0, None, 0, None)  # frames are (N, H, W, 3) uint8; the box indexes (b, 3, H, W) errors
+    mse, mse_box = [], []
     for i in range(0, len(frames), 64):
         x = images_to_unit(frames[i : i + 64].to(device))  # (b, 3, H, W)
-        r = None if refs is None else images_to_unit(refs[i : i + 64].to(device))  # (b, 3, H, W)
-        mse.append(F.mse_loss(ae.decode(ae.encode(x), r), x, reduction="none").flatten(1).mean(1))
-    m = torch.cat(mse).mean().item() / 4.0  # [-1, 1] -> [0, 1] scale
-    return 10.0 * torch.log10(torch.tensor(1.0 / max(m, 1e-10))).item()
+        ref = None if refs is None else images_to_unit(refs[i : i + 64].to(device))  # (b, 3, H, W)
+        err = (ae.decode(ae.encode(x), ref) - x).square()  # (b, 3, H, W)
+        mse.append(err.flatten(1).mean(1))
+        mse_box.append(err[..., t:b, l:r].flatten(1).mean(1))
+    return _psnr(torch.cat(mse).mean().item()), _psnr(torch.cat(mse_box).mean().item())
 
 
 @torch.no_grad()
@@ -200,6 +225,8 @@ def main(cfg: TrainConfig) -> Path:
         raise ValueError("--train decoder needs --init: a frozen random encoder makes no useful latents")
     if not 0.0 <= cfg.restyle <= 1.0:
         raise ValueError(f"--restyle is a share in [0, 1], got {cfg.restyle}")
+    if not cfg.mouth_weight >= 0.0:
+        raise ValueError(f"--mouth-weight is a weight >= 0, got {cfg.mouth_weight}")
     d, out = start_run(cfg.device, cfg.seed, cfg.out)
     budget = Budget(cfg.max_minutes)
     cache = resolve_cache(cfg.data, out, cfg.tier, d)
@@ -229,11 +256,18 @@ def main(cfg: TrainConfig) -> Path:
 
     bar = tqdm(total=cfg.steps, initial=step, desc="autoencoder", disable=not d.master)
     logf = open(out / "log.jsonl", "a") if d.master else None
-    if logf and cfg.init and step == 0:  # where the fine-tune starts from, in the same figures
-        row = {"step": 0, "eval_psnr": round(evaluate(ema, eval_frames, d.device, eval_refs), 3)}
+    box = mouth_box(ae.cfg.image_size)
+
+    def eval_row() -> dict[str, float]:
+        psnr, psnr_mouth = evaluate(ema, eval_frames, d.device, eval_refs, box)
+        row = {"eval_psnr": round(psnr, 3), "eval_psnr_mouth": round(psnr_mouth, 3)}
         if eval_restyled is not None:
-            row["eval_psnr_restyled"] = round(evaluate(ema, eval_restyled, d.device, eval_restyled_refs), 3)
-        logf.write(json.dumps(row) + "\n")
+            psnr, psnr_mouth = evaluate(ema, eval_restyled, d.device, eval_restyled_refs, box)
+            row.update(eval_psnr_restyled=round(psnr, 3), eval_psnr_restyled_mouth=round(psnr_mouth, 3))
+        return row
+
+    if logf and cfg.init and step == 0:  # where the fine-tune starts from, in the same figures
+        logf.write(json.dumps({"step": 0, **eval_row()}) + "\n")
     gen = torch.Generator().manual_seed(cfg.seed * 1000 + d.rank + step)
     while step < cfg.steps:
         idx = train_idx[torch.randint(len(train_idx), (cfg.batch,), generator=gen)]
@@ -246,7 +280,7 @@ def main(cfg: TrainConfig) -> Path:
             g["lr"] = lr
         with autocast(d.device, cfg.bf16):
             rec, z = model(x, cfg.latent_noise, r)  # (B, 3, H, W), (B, C, h, w)
-            rec_loss = F.l1_loss(rec.float(), x) + F.mse_loss(rec.float(), x)
+            rec_loss = reconstruction_loss(rec.float(), x, box, cfg.mouth_weight)
             loss = rec_loss + cfg.latent_l2 * z.float().square().mean()
         optimizer_step(loss, ae, opt, ema, cfg.ema, step)
         step += 1
@@ -257,9 +291,7 @@ def main(cfg: TrainConfig) -> Path:
             rl = mean_across(rec_loss.item(), d)
             row = {"step": step, "loss": round(rl, 5), "lr": lr}
             if step % cfg.eval_every == 0 or stop or step == cfg.steps:
-                row["eval_psnr"] = round(evaluate(ema, eval_frames, d.device, eval_refs), 3)
-                if eval_restyled is not None:
-                    row["eval_psnr_restyled"] = round(evaluate(ema, eval_restyled, d.device, eval_restyled_refs), 3)
+                row.update(eval_row())
             bar.set_postfix(loss=f"{rl:.4f}", **({"psnr": row["eval_psnr"]} if "eval_psnr" in row else {}))
             if logf:
                 logf.write(json.dumps(row) + "\n")

@@ -6,7 +6,7 @@ import torch
 
 from distill import train_autoencoder
 from distill.data.windows import load_cache
-from distill.train_autoencoder import TrainConfig, frame_references, restyle_frames
+from distill.train_autoencoder import TrainConfig, evaluate, frame_references, reconstruction_loss, restyle_frames
 from fada_stream.model.autoencoder import images_to_unit, load_autoencoder
 
 
@@ -25,7 +25,7 @@ def test_decoder_fine_tune_changes_the_decoder_only(ae_ckpt, cache_file, tmp_pat
     meta = json.loads(stem.with_suffix(".json").read_text())["meta"]
     assert meta["init"]["path"] == str(ae_ckpt) and "command" in meta["init"]["meta"]
     rows = [json.loads(line) for line in (tmp_path / "ft" / "log.jsonl").read_text().splitlines()]
-    assert rows[0]["step"] == 0 and {"eval_psnr", "eval_psnr_restyled"} <= rows[0].keys()  # the starting point, measured
+    assert rows[0]["step"] == 0 and {"eval_psnr", "eval_psnr_mouth", "eval_psnr_restyled", "eval_psnr_restyled_mouth"} <= rows[0].keys()
     assert rows[-1]["step"] == 3 and "eval_psnr_restyled" in rows[-1]
 
 
@@ -42,6 +42,32 @@ def test_bad_fine_tune_settings_are_refused(cache_file, tmp_path):
         train_autoencoder.main(TrainConfig(data=str(cache_file), out=str(tmp_path / "a"), train="decoder", steps=1, device="cpu"))
     with pytest.raises(ValueError, match="share in"):
         train_autoencoder.main(TrainConfig(data=str(cache_file), out=str(tmp_path / "b"), restyle=1.5, steps=1, device="cpu"))
+    with pytest.raises(ValueError, match="mouth-weight"):
+        train_autoencoder.main(TrainConfig(data=str(cache_file), out=str(tmp_path / "c"), mouth_weight=float("nan"), steps=1,
+                                           device="cpu"))
+
+
+def test_the_mouth_weight_adds_the_box_error_and_nothing_else():
+    x = torch.zeros(2, 3, 8, 8)
+    box = (4, 8, 2, 6)  # (top, bottom, left, right)
+    outside, inside = x.clone(), x.clone()
+    outside[..., :4, :] = 0.5  # an error above the box
+    inside[..., 4:8, 2:6] = 0.5  # the same error, in the box (a quarter of the frame)
+    plain = reconstruction_loss(outside, x, box, 0.0)
+    assert torch.isclose(reconstruction_loss(outside, x, box, 3.0), plain)  # outside the box: as before
+    assert torch.isclose(reconstruction_loss(inside, x, box, 0.0), plain / 2)  # a quarter of the frame against half
+    box_only = 0.5 + 0.25  # L1 + MSE over the box alone
+    assert torch.isclose(reconstruction_loss(inside, x, box, 3.0), plain / 2 + 3.0 * box_only)
+
+
+def test_evaluate_reports_the_box_apart(ae_ckpt, cache_file):
+    ae = load_autoencoder(str(ae_ckpt)).eval()
+    frames = load_cache(cache_file).frames[:4]
+    whole, box = evaluate(ae, frames, torch.device("cpu"), box=(0, 64, 0, 128))
+    assert whole == evaluate(ae, frames, torch.device("cpu"))[0] == evaluate(ae, frames, torch.device("cpu"))[1]
+    top, bottom = box, evaluate(ae, frames, torch.device("cpu"), box=(64, 128, 0, 128))[1]
+    # the frame's mean squared error is the mean of the two halves': PSNR of the whole sits between theirs
+    assert min(top, bottom) <= whole <= max(top, bottom) and top != bottom
 
 
 def test_restyle_frames_restyles_about_the_share_asked():
