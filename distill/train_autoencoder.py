@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Literal
@@ -74,8 +75,9 @@ class TrainConfig:
     # fusions start at zero. Each training frame is decoded with its identity's reference image (in the same look).
     ref_channels: str = ""
     p_other_reference: float = 0.25  # share of frames whose reference is a frame of another clip of the identity
-    # Extra weight of the lower-face box (distill.data.face.mouth_box, the mouth and chin of every identity in every
-    # pose) in the reconstruction loss: the lips are a few percent of the frame, yet they carry the lip sync.
+    # Extra weight of the lower-face box (distill.data.face.mouth_box: mouth and chin of every identity in every pose,
+    # about 40 % of the frame, the box the lip-sync expert crops) in the reconstruction loss: the mouth carries the lip
+    # sync yet is a small part of the whole-frame error. The logged `loss` includes the box term.
     mouth_weight: float = 0.0
     device: str = "auto"
     bf16: bool = True  # bf16 autocast on CUDA
@@ -225,8 +227,8 @@ def main(cfg: TrainConfig) -> Path:
         raise ValueError("--train decoder needs --init: a frozen random encoder makes no useful latents")
     if not 0.0 <= cfg.restyle <= 1.0:
         raise ValueError(f"--restyle is a share in [0, 1], got {cfg.restyle}")
-    if not cfg.mouth_weight >= 0.0:
-        raise ValueError(f"--mouth-weight is a weight >= 0, got {cfg.mouth_weight}")
+    if not (math.isfinite(cfg.mouth_weight) and cfg.mouth_weight >= 0.0):
+        raise ValueError(f"--mouth-weight is a finite weight >= 0, got {cfg.mouth_weight}")
     d, out = start_run(cfg.device, cfg.seed, cfg.out)
     budget = Budget(cfg.max_minutes)
     cache = resolve_cache(cfg.data, out, cfg.tier, d)
@@ -256,6 +258,8 @@ def main(cfg: TrainConfig) -> Path:
 
     bar = tqdm(total=cfg.steps, initial=step, desc="autoencoder", disable=not d.master)
     logf = open(out / "log.jsonl", "a") if d.master else None
+    if cache.frames.shape[1] != ae.cfg.image_size:  # the box and the loss are in the frames' pixels
+        raise ValueError(f"{cfg.data}: {cache.frames.shape[1]} px frames for a {ae.cfg.image_size} px autoencoder")
     box = mouth_box(ae.cfg.image_size)
 
     def eval_row() -> dict[str, float]:

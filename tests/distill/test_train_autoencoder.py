@@ -42,9 +42,10 @@ def test_bad_fine_tune_settings_are_refused(cache_file, tmp_path):
         train_autoencoder.main(TrainConfig(data=str(cache_file), out=str(tmp_path / "a"), train="decoder", steps=1, device="cpu"))
     with pytest.raises(ValueError, match="share in"):
         train_autoencoder.main(TrainConfig(data=str(cache_file), out=str(tmp_path / "b"), restyle=1.5, steps=1, device="cpu"))
-    with pytest.raises(ValueError, match="mouth-weight"):
-        train_autoencoder.main(TrainConfig(data=str(cache_file), out=str(tmp_path / "c"), mouth_weight=float("nan"), steps=1,
-                                           device="cpu"))
+    for bad in (float("nan"), float("inf"), -1.0):
+        with pytest.raises(ValueError, match="mouth-weight"):
+            train_autoencoder.main(TrainConfig(data=str(cache_file), out=str(tmp_path / "c"), mouth_weight=bad, steps=1,
+                                               device="cpu"))
 
 
 def test_the_mouth_weight_adds_the_box_error_and_nothing_else():
@@ -68,6 +69,12 @@ def test_evaluate_reports_the_box_apart(ae_ckpt, cache_file):
     top, bottom = box, evaluate(ae, frames, torch.device("cpu"), box=(64, 128, 0, 128))[1]
     # the frame's mean squared error is the mean of the two halves': PSNR of the whole sits between theirs
     assert min(top, bottom) <= whole <= max(top, bottom) and top != bottom
+    # an off-centre box: rows then columns, as the (top, bottom, left, right) order says
+    x = images_to_unit(frames)
+    with torch.no_grad():
+        mse = (ae.decode(ae.encode(x)) - x)[..., 10:70, 0:32].square().flatten(1).mean(1).mean().item() / 4.0
+    expected = 10.0 * torch.log10(torch.tensor(1.0 / mse)).item()
+    assert abs(evaluate(ae, frames, torch.device("cpu"), box=(10, 70, 0, 32))[1] - expected) < 1e-3
 
 
 def test_restyle_frames_restyles_about_the_share_asked():
