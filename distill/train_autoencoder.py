@@ -237,6 +237,9 @@ def main(cfg: TrainConfig) -> Path:
     eval_frames = cache.frames[eval_pick]
 
     ae = build_autoencoder(cfg).to(d.device)
+    if cache.frames.shape[1] != ae.cfg.image_size:  # the box and the loss are in the frames' pixels
+        raise ValueError(f"{cfg.data}: {cache.frames.shape[1]} px frames for a {ae.cfg.image_size} px autoencoder")
+    box = mouth_box(ae.cfg.image_size)
     if cfg.train == "decoder":
         ae.encoder.requires_grad_(False)
     # Held-out frames decode with their neutral references; the restyled ones are one fixed draw, so the figure is
@@ -258,9 +261,6 @@ def main(cfg: TrainConfig) -> Path:
 
     bar = tqdm(total=cfg.steps, initial=step, desc="autoencoder", disable=not d.master)
     logf = open(out / "log.jsonl", "a") if d.master else None
-    if cache.frames.shape[1] != ae.cfg.image_size:  # the box and the loss are in the frames' pixels
-        raise ValueError(f"{cfg.data}: {cache.frames.shape[1]} px frames for a {ae.cfg.image_size} px autoencoder")
-    box = mouth_box(ae.cfg.image_size)
 
     def eval_row() -> dict[str, float]:
         psnr, psnr_mouth = evaluate(ema, eval_frames, d.device, eval_refs, box)
