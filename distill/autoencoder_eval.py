@@ -27,9 +27,11 @@ from distill.data.video_io import atomic_path, read_mp4
 from distill.eval.experts import DEFAULT_DIR, Experts
 from distill.eval.score import ScoreConfig, score_videos
 from distill.teacher_eval import high_ids, score_ground_truth
+from fada_stream.model.audio_encoder import mel_window, stream_mel
 from fada_stream.model.autoencoder import images_to_unit, load_autoencoder, unit_to_images
+from fada_stream.model.config import AudioConfig
 from fada_stream.reference import load_reference
-from fada_stream.video import write_mp4
+from fada_stream.video import SAMPLE_RATE, read_audio, write_mp4
 
 WINDOW = 16  # frames per window of the bundled models: the decoder's unit of work in the runtime
 COLUMNS = (("sync_c", "Sync-C"), ("mouth_corr", "mouth corr"), ("identity_sim", "identity"), ("psnr", "PSNR"),
@@ -47,16 +49,31 @@ class AutoencoderEvalConfig:
     threads: int = 2
 
 
+def decoder_audio(ae: torch.nn.Module) -> AudioConfig:
+    """The mel geometry an audio-aware decoder hears: the tiny preset's audio encoder's, which it was trained with."""
+    ac = AudioConfig()
+    if not ae.cfg.hears(ac):
+        raise ValueError("this autoencoder's decoder hears another mel window than the tiny preset's audio encoder")
+    return ac
+
+
 @torch.no_grad()
-def round_trip(ae: torch.nn.Module, frames: np.ndarray, reference: np.ndarray | None = None) -> tuple[np.ndarray, float]:
+def round_trip(ae: torch.nn.Module, frames: np.ndarray, reference: np.ndarray | None = None,
+               audio: np.ndarray | None = None) -> tuple[np.ndarray, float]:
     """((T, H, W, 3) uint8 through encode and decode, seconds spent decoding), one window of frames at a time.
-    `reference` (S, S, 3) uint8, the clip's reference image, is what a reference-aware decoder decodes with."""
+    `reference` (S, S, 3) uint8, the clip's reference image, is what a reference-aware decoder decodes with;
+    `audio` (N,) float 16 kHz, the clip's sound, what an audio-aware one hears."""
     out, decode_s = [], 0.0
     ref = None if reference is None else images_to_unit(torch.from_numpy(reference))[None]  # (1, 3, H, W)
+    ac = decoder_audio(ae) if getattr(ae, "audio_aware", False) else None
+    if ac is not None and audio is None:
+        raise ValueError("this autoencoder's decoder is audio-aware: the round trip needs the clip's audio")
+    mel = None if ac is None else stream_mel(torch.from_numpy(np.ascontiguousarray(audio, dtype=np.float32)), ac)  # (n_mels, T)
     for i in range(0, len(frames), WINDOW):
         z = ae.encode(images_to_unit(torch.from_numpy(frames[i : i + WINDOW])))  # (w, C, h, w)
+        span = None if mel is None else mel_window(mel, i, len(z), ac)  # (n_mels, mel_span(w))
         t0 = time.perf_counter()
-        rec = ae.decode(z, ref)  # (w, 3, H, W)
+        rec = ae.decode(z, ref, span)  # (w, 3, H, W)
         decode_s += time.perf_counter() - t0
         out.append(unit_to_images(rec).numpy())
     return np.concatenate(out), decode_s
@@ -97,7 +114,9 @@ def main(cfg: AutoencoderEvalConfig) -> dict[str, Any]:
             paths, decode_s, windows = [], 0.0, 0
             for cid in ids:
                 clip = read_mp4(data_dir / f"{cid}.mp4")
-                frames, secs = round_trip(ae, clip.frames, load_reference(data_dir / f"{cid}.png", ae.cfg.image_size))
+                wav = data_dir / f"{cid}.wav"  # the sound as synthesised, as the runtime hears it (the mp4's is AAC)
+                sound = read_audio(wav, SAMPLE_RATE) if wav.is_file() else clip.audio
+                frames, secs = round_trip(ae, clip.frames, load_reference(data_dir / f"{cid}.png", ae.cfg.image_size), sound)
                 decode_s += secs
                 windows += -(-len(frames) // WINDOW)
                 path = cfg.out / "videos" / data_dir.name / f"{cid}.mp4"

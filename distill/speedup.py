@@ -26,7 +26,9 @@ from pathlib import Path
 import torch
 
 from fada_stream.checkpoint import CheckpointError
-from fada_stream.generator import Guidance, WindowModel, build_window_model, bundled_checkpoint, resolve_backend, resolve_device
+from fada_stream.generator import (
+    Guidance, WindowModel, build_window_model, bundled_checkpoint, frames_mel, resolve_backend, resolve_device,
+)
 from fada_stream.ort.parity import random_window
 from fada_stream.render import offline_guidance
 from fada_stream.sampling import TeacherSampling
@@ -46,7 +48,7 @@ def time_window(model: WindowModel, w: dict[str, torch.Tensor], steps: int, guid
     if latents.device.type == "cuda":
         torch.cuda.synchronize()  # the kernels are queued, not done, when sample returns
     t1 = time.perf_counter()
-    model.decode(latents[m:], w["ref_image"])  # (F - M, H, W, 3)
+    model.decode(latents[m:], w["ref_image"], frames_mel(w["mel"], m, len(latents) - m, model.cfg.audio))  # (F - M, H, W, 3)
     t2 = time.perf_counter()
     return (t1 - t0) * 1000.0, (t2 - t0) * 1000.0
 

@@ -166,12 +166,12 @@ def render_setting(
 
     own_decode = model.decode
 
-    def decode(latents: torch.Tensor, reference: np.ndarray | None = None) -> np.ndarray:
+    def decode(latents: torch.Tensor, reference: np.ndarray | None = None, mel: torch.Tensor | None = None) -> np.ndarray:
         t = time.perf_counter()
         for n, (codec, _) in extra.items():
-            tee[n].append(decode_images(codec, latents, reference, model.device, n))  # (n_new, H, W, 3)
+            tee[n].append(decode_images(codec, latents, reference, model.device, n, mel))  # (n_new, H, W, 3)
         tee_s[0] += time.perf_counter() - t
-        return own_decode(latents, reference)
+        return own_decode(latents, reference, mel)
 
     cfg = model.cfg
     stream = StreamConfig(steps=sampling.steps, s_ref=sampling.s_ref, s_audio=sampling.s_audio, audio_boost=audio_boost,
@@ -225,6 +225,8 @@ def load_decoders(paths: tuple[Path, ...], model: WindowModel) -> dict[str, Any]
         if name in out:
             raise ValueError(f"--decoder {p}: a second decoder named {name}")
         ae = load_autoencoder(str(stem), cfg=own.cfg).to(model.device)
+        if ae.audio_aware and not ae.cfg.hears(model.cfg.audio):
+            raise ValueError(f"--decoder {p}: its audio window differs from the model's audio encoder's")
         mine, theirs = own.encoder.state_dict(), ae.encoder.state_dict()
         same = mine.keys() == theirs.keys() and all(torch.equal(mine[k].cpu(), theirs[k].cpu()) for k in mine)
         if not same:

@@ -9,7 +9,11 @@ or student trained on the init autoencoder makes keeps its meaning, so a better 
 folders without retraining them. `--restyle P` gives a share P of each batch's frames a random look and
 shape (distill/data/restyle.py), so the decoder learns colours and shading the corpus lacks. `--mouth-weight W`
 adds W times the reconstruction error of the lower-face box (the mouth and chin) to the loss; the held-out
-PSNR is logged over the whole frame and over that box.
+PSNR is logged over the whole frame and over that box. `--audio-channels A` adds an audio-aware decoder (each frame's
+log-mel window, embedded to width A; its fusions start at zero), and `--mouth-corrupt P` blends the mouth box of a
+share P of the training latents part way toward the reference's latent, as a generator that under-articulates leaves
+it, so the decoder learns to draw back the mouth a faint latent stands for (`eval_psnr_mouth_corrupt` logs how well it
+does; docs/autoencoder.md measures the trade against clean round trips).
 
 `--data` is a corpus folder (decoded once into `<out>/cache.safetensors`) or a cache file. Writes
 `<out>/autoencoder.{safetensors,json}` (EMA weights and the latent statistics the denoiser's inputs
@@ -37,8 +41,9 @@ from distill.train_common import (
     optimizer_step, parse_config, save_run_state, start_run, teardown_distributed,
 )
 from fada_stream.checkpoint import load_checkpoint, save_checkpoint
+from fada_stream.model.audio_encoder import mel_window, stream_mel
 from fada_stream.model.autoencoder import AUTOENCODER_KIND, Autoencoder, images_to_unit, load_autoencoder
-from fada_stream.model.config import PRESETS
+from fada_stream.model.config import PRESETS, AudioConfig
 
 log = logging.getLogger(__name__)
 KIND = AUTOENCODER_KIND
@@ -79,6 +84,14 @@ class TrainConfig:
     # about 40 % of the frame, the box the lip-sync expert crops) in the reconstruction loss: the mouth carries the lip
     # sync yet is a small part of the whole-frame error. The logged `loss` includes the box term.
     mouth_weight: float = 0.0
+    # Audio-aware decoder (fada_stream.model.autoencoder.Decoder): the width of each frame's audio embedding, e.g. 32;
+    # with --init from a decoder without it, its fusions start at zero. Its mel window is the preset's audio encoder's.
+    audio_channels: int = 0
+    # Share of training frames whose latent mouth box (distill.data.face.mouth_box over 8) is blended a random part
+    # u ~ U(0, 1) toward the reference's latent: a closed or other mouth, as a generator that under-articulates leaves
+    # it (the teacher keeps 79 % of the open-set Sync-C its latents could carry). The decoder learns to move a mouth
+    # that sits near the reference's back out; an audio-aware one may also hear what it should be.
+    mouth_corrupt: float = 0.0
     device: str = "auto"
     bf16: bool = True  # bf16 autocast on CUDA
     seed: int = 0
@@ -142,6 +155,34 @@ def frame_references(cache: Cache, idx: torch.Tensor, p_other: float, gen: torch
     return refs
 
 
+def clip_mels(cache: Cache, audio_cfg: AudioConfig) -> list[torch.Tensor]:
+    """Each clip's whole log-mel stream, (n_mels, T * 4 + 1), as the dataset and the runtime compute it."""
+    return [stream_mel(cache.audio[cache.audio_start[c] : cache.audio_start[c + 1]], audio_cfg) for c in range(cache.n_clips)]
+
+
+def frame_audio(cache: Cache, idx: torch.Tensor, mels: list[torch.Tensor], audio_cfg: AudioConfig) -> torch.Tensor:
+    """(N, n_mels, W): each frame's own log-mel window (silence beyond its clip's ends)."""
+    clip = torch.searchsorted(cache.frame_start, idx, right=True) - 1  # (N,)
+    local = idx - cache.frame_start[clip]  # (N,)
+    return torch.stack([mel_window(mels[c], s, 1, audio_cfg) for c, s in zip(clip.tolist(), local.tolist())])
+
+
+def latent_box(box: tuple[int, int, int, int], downsample: int) -> tuple[int, int, int, int]:
+    """A pixel box (top, bottom, left, right) -> the latent cells that cover it."""
+    t, b, l, r = box
+    return t // downsample, -(-b // downsample), l // downsample, -(-r // downsample)
+
+
+def mouth_blend(n: int, share: float, cells: tuple[int, int, int, int], size: int, gen: torch.Generator) -> torch.Tensor:
+    """(n, 1, size, size) weights toward the reference's latent: u ~ U(0, 1) over the mouth cells of about a share of
+    the frames, 0 elsewhere."""
+    t, b, l, r = cells
+    w = torch.zeros(n, 1, size, size)
+    u = torch.rand(n, generator=gen) * (torch.rand(n, generator=gen) < share)  # (n,)
+    w[:, :, t:b, l:r] = u.view(n, 1, 1, 1)
+    return w
+
+
 def reconstruction_loss(rec: torch.Tensor, x: torch.Tensor, box: tuple[int, int, int, int], mouth_weight: float) -> torch.Tensor:
     """L1 + MSE over the frame, plus `mouth_weight` times the same over the (top, bottom, left, right) box.
 
@@ -159,15 +200,23 @@ def _psnr(mse: float) -> float:
 
 @torch.no_grad()
 def evaluate(ae: Autoencoder, frames: torch.Tensor, device: torch.device, refs: torch.Tensor | None = None,
-             box: tuple[int, int, int, int] | None = None) -> tuple[float, float]:
-    """PSNR (dB) of reconstructions of held-out frames (decoded with `refs`, their references, if given): over the
-    whole frame, and over `box` (top, bottom, left, right; the whole frame again if None)."""
+             box: tuple[int, int, int, int] | None = None, audio: torch.Tensor | None = None,
+             blend: torch.Tensor | None = None) -> tuple[float, float]:
+    """PSNR (dB) of reconstructions of held-out frames (decoded with `refs`, their references, and `audio`, their
+    (N, n_mels, W) mel windows, where the decoder takes them): over the whole frame, and over `box` (top, bottom,
+    left, right; the whole frame again if None). `blend` (N, 1, h, w) moves each latent that far toward its
+    reference's first (`mouth_blend`), which needs `refs`."""
     t, b, l, r = box or (0, None, 0, None)  # frames are (N, H, W, 3) uint8; the box indexes (b, 3, H, W) errors
     mse, mse_box = [], []
     for i in range(0, len(frames), 64):
         x = images_to_unit(frames[i : i + 64].to(device))  # (b, 3, H, W)
         ref = None if refs is None else images_to_unit(refs[i : i + 64].to(device))  # (b, 3, H, W)
-        err = (ae.decode(ae.encode(x), ref) - x).square()  # (b, 3, H, W)
+        z = ae.encode(x)  # (b, C, h, w)
+        if blend is not None:
+            w = blend[i : i + 64].to(device)  # (b, 1, h, w)
+            z = z + w * (ae.encode(ref) - z)
+        mel = None if audio is None else audio[i : i + 64].to(device)  # (b, n_mels, W)
+        err = (ae.decode(z, ref, mel) - x).square()  # (b, 3, H, W)
         mse.append(err.flatten(1).mean(1))
         mse_box.append(err[..., t:b, l:r].flatten(1).mean(1))
     return _psnr(torch.cat(mse).mean().item()), _psnr(torch.cat(mse_box).mean().item())
@@ -201,24 +250,44 @@ def parse_widths(text: str) -> tuple[int, ...]:
     return widths
 
 
+def audio_fields(audio_cfg: AudioConfig, width: int) -> dict[str, int]:
+    """An audio-aware decoder's fields: each frame hears what the preset's audio encoder hears, no more look-ahead."""
+    return {"audio_channels": width, "audio_mels": audio_cfg.n_mels, "audio_past": audio_cfg.past_mel,
+            "audio_per_frame": audio_cfg.mel_per_frame, "audio_ahead": audio_cfg.lookahead_mel}
+
+
 def build_autoencoder(cfg: TrainConfig) -> Autoencoder:
-    """A fresh autoencoder, or --init's; with --ref-channels, --init's with a reference-aware decoder added (its
-    fusions at zero, so it starts decoding exactly as the init did)."""
+    """A fresh autoencoder, or --init's; with --ref-channels or --audio-channels, --init's with a reference- or
+    audio-aware decoder added (its fusions at zero, so it starts decoding exactly as the init did)."""
     widths = parse_widths(cfg.ref_channels)
+    sound = audio_fields(PRESETS[cfg.preset]().audio, cfg.audio_channels) if cfg.audio_channels else {}
     if not cfg.init:
         ae_cfg = PRESETS[cfg.preset]().ae
-        ae_cfg.ref_channels = widths
+        ae_cfg = replace(ae_cfg, ref_channels=widths, **sound)
         return Autoencoder(ae_cfg).train()
     init = load_autoencoder(cfg.init)
-    if not widths or widths == init.cfg.ref_channels:
+    new: dict = {}
+    if widths and widths != init.cfg.ref_channels:
+        if init.reference_aware:
+            raise ValueError(f"{cfg.init} already has a reference-aware decoder ({init.cfg.ref_channels}); --ref-channels "
+                             f"{cfg.ref_channels} would drop it")
+        new["ref_channels"] = widths
+    if sound and sound["audio_channels"] != init.cfg.audio_channels:
+        if init.audio_aware:
+            raise ValueError(f"{cfg.init} already has an audio-aware decoder ({init.cfg.audio_channels} channels); "
+                             f"--audio-channels {cfg.audio_channels} would drop it")
+        new.update(sound)
+    if not new:
         return init.train()
-    if init.reference_aware:
-        raise ValueError(f"{cfg.init} already has a reference-aware decoder ({init.cfg.ref_channels}); --ref-channels "
-                         f"{cfg.ref_channels} would drop it")
-    ae = Autoencoder(replace(init.cfg, ref_channels=widths))
+    ae = Autoencoder(replace(init.cfg, **new))
     missing, unexpected = ae.load_state_dict(init.state_dict(), strict=False)
-    if unexpected or any(not k.startswith(("decoder.ref.", "decoder.fuse.")) for k in missing):
-        raise ValueError(f"{cfg.init}: weights do not fit a reference-aware decoder ({unexpected or missing})")
+    added: tuple[str, ...] = ()  # the parameters the new parts bring, which --init cannot have
+    if "ref_channels" in new:
+        added += ("decoder.ref.", "decoder.fuse.")
+    if "audio_channels" in new:
+        added += ("decoder.audio.", "decoder.audio_fuse.")
+    if unexpected or any(not k.startswith(added) for k in missing):
+        raise ValueError(f"{cfg.init}: weights do not fit the decoder asked for ({unexpected or missing})")
     return ae.train()
 
 
@@ -229,6 +298,13 @@ def main(cfg: TrainConfig) -> Path:
         raise ValueError(f"--restyle is a share in [0, 1], got {cfg.restyle}")
     if not (math.isfinite(cfg.mouth_weight) and cfg.mouth_weight >= 0.0):
         raise ValueError(f"--mouth-weight is a finite weight >= 0, got {cfg.mouth_weight}")
+    if cfg.audio_channels < 0:
+        raise ValueError(f"--audio-channels is a width >= 0, got {cfg.audio_channels}")
+    if cfg.audio_channels and not (cfg.ref_channels or (cfg.init and load_autoencoder(cfg.init).reference_aware)):
+        raise ValueError("--audio-channels needs a reference-aware decoder (--ref-channels, or an --init that has one): "
+                         "the ONNX decoder takes the mel after the reference")
+    if not 0.0 <= cfg.mouth_corrupt <= 1.0:
+        raise ValueError(f"--mouth-corrupt is a share in [0, 1], got {cfg.mouth_corrupt}")
     d, out = start_run(cfg.device, cfg.seed, cfg.out)
     budget = Budget(cfg.max_minutes)
     cache = resolve_cache(cfg.data, out, cfg.tier, d)
@@ -240,6 +316,12 @@ def main(cfg: TrainConfig) -> Path:
     if cache.frames.shape[1] != ae.cfg.image_size:  # the box and the loss are in the frames' pixels
         raise ValueError(f"{cfg.data}: {cache.frames.shape[1]} px frames for a {ae.cfg.image_size} px autoencoder")
     box = mouth_box(ae.cfg.image_size)
+    if cfg.mouth_corrupt > 0 and not ae.reference_aware:
+        raise ValueError("--mouth-corrupt blends toward the reference's latent: it needs a reference-aware decoder")
+    cells = latent_box(box, ae.cfg.downsample)
+    audio_cfg = PRESETS[cfg.preset]().audio
+    mels = clip_mels(cache, audio_cfg) if ae.audio_aware else None
+    eval_audio = frame_audio(cache, eval_pick, mels, audio_cfg) if mels is not None else None
     if cfg.train == "decoder":
         ae.encoder.requires_grad_(False)
     # Held-out frames decode with their neutral references; the restyled ones are one fixed draw, so the figure is
@@ -247,6 +329,9 @@ def main(cfg: TrainConfig) -> Path:
     eval_refs = frame_references(cache, eval_pick, 0.0, torch.Generator()) if ae.reference_aware else None
     eval_restyled, eval_restyled_refs = (restyle_frames(eval_frames, 1.0, torch.Generator().manual_seed(1234), eval_refs)
                                          if cfg.restyle > 0 else (None, None))
+    # The mouth half way to the reference's, every held-out frame: how much of it the decoder draws back.
+    eval_blend = torch.zeros(len(eval_frames), 1, ae.cfg.latent_size, ae.cfg.latent_size)
+    eval_blend[:, :, cells[0]:cells[1], cells[2]:cells[3]] = 0.5
     ema = make_ema(ae)
     opt = torch.optim.AdamW([p for p in ae.parameters() if p.requires_grad], lr=cfg.lr, betas=(0.9, 0.99), weight_decay=0.0)
     step = 0
@@ -263,11 +348,14 @@ def main(cfg: TrainConfig) -> Path:
     logf = open(out / "log.jsonl", "a") if d.master else None
 
     def eval_row() -> dict[str, float]:
-        psnr, psnr_mouth = evaluate(ema, eval_frames, d.device, eval_refs, box)
+        psnr, psnr_mouth = evaluate(ema, eval_frames, d.device, eval_refs, box, eval_audio)
         row = {"eval_psnr": round(psnr, 3), "eval_psnr_mouth": round(psnr_mouth, 3)}
         if eval_restyled is not None:
-            psnr, psnr_mouth = evaluate(ema, eval_restyled, d.device, eval_restyled_refs, box)
+            psnr, psnr_mouth = evaluate(ema, eval_restyled, d.device, eval_restyled_refs, box, eval_audio)
             row.update(eval_psnr_restyled=round(psnr, 3), eval_psnr_restyled_mouth=round(psnr_mouth, 3))
+        if eval_refs is not None:
+            _, psnr_mouth = evaluate(ema, eval_frames, d.device, eval_refs, box, eval_audio, eval_blend)
+            row["eval_psnr_mouth_corrupt"] = round(psnr_mouth, 3)
         return row
 
     if logf and cfg.init and step == 0:  # where the fine-tune starts from, in the same figures
@@ -279,11 +367,17 @@ def main(cfg: TrainConfig) -> Path:
         frames, refs = restyle_frames(cache.frames[idx], cfg.restyle, gen, refs)
         x = images_to_unit(frames.to(d.device, non_blocking=True))  # (B, 3, H, W)
         r = None if refs is None else images_to_unit(refs.to(d.device, non_blocking=True))  # (B, 3, H, W)
+        audio = None if mels is None else frame_audio(cache, idx, mels, audio_cfg).to(d.device)  # (B, n_mels, W)
+        toward = None
+        if cfg.mouth_corrupt > 0:
+            with torch.no_grad():
+                toward = (mouth_blend(len(idx), cfg.mouth_corrupt, cells, ae.cfg.latent_size, gen).to(d.device),
+                          ae.encode_raw(r))  # (B, 1, h, w), (B, C, h, w)
         lr = cfg.lr * min(1.0, (step + 1) / cfg.warmup)
         for g in opt.param_groups:
             g["lr"] = lr
         with autocast(d.device, cfg.bf16):
-            rec, z = model(x, cfg.latent_noise, r)  # (B, 3, H, W), (B, C, h, w)
+            rec, z = model(x, cfg.latent_noise, r, audio, toward)  # (B, 3, H, W), (B, C, h, w)
             rec_loss = reconstruction_loss(rec.float(), x, box, cfg.mouth_weight)
             loss = rec_loss + cfg.latent_l2 * z.float().square().mean()
         optimizer_step(loss, ae, opt, ema, cfg.ema, step)

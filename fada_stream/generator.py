@@ -19,7 +19,7 @@ import numpy as np
 import torch
 
 from fada_stream.checkpoint import CheckpointError
-from fada_stream.model import ModelConfig, StudentConfig, StudentDiT, load_student, load_teacher
+from fada_stream.model import AudioConfig, ModelConfig, StudentConfig, StudentDiT, load_student, load_teacher
 from fada_stream.model.autoencoder import LatentCodec, images_to_unit, unit_to_images
 from fada_stream.sampling import SAMPLERS, boost_audio, cfg_passes, get_ts, multi_cfg
 
@@ -68,7 +68,7 @@ class WindowModel(Protocol):
     def sample(self, ref: torch.Tensor, mel: torch.Tensor, motion: torch.Tensor | None, noise: torch.Tensor,
                steps: int, guidance: Guidance, cancel: Callable[[], bool]) -> torch.Tensor: ...
 
-    def decode(self, latents: torch.Tensor, reference: np.ndarray | None = None) -> np.ndarray: ...
+    def decode(self, latents: torch.Tensor, reference: np.ndarray | None = None, mel: torch.Tensor | None = None) -> np.ndarray: ...
 
 
 def resolve_device(device: str | torch.device) -> torch.device:
@@ -77,15 +77,26 @@ def resolve_device(device: str | torch.device) -> torch.device:
     return torch.device(device)
 
 
+def frames_mel(mel: torch.Tensor, first: int, n: int, ac: AudioConfig) -> torch.Tensor:
+    """The log-mel span (n_mels, mel_span(n)) of frames [first, first + n) of a window, cut from the window's
+    (n_mels, mel_span(F)): what an audio-aware decoder hears for those frames."""
+    if first < 0 or (first + n) * ac.mel_per_frame + ac.past_mel + ac.lookahead_mel > mel.shape[-1]:
+        raise ValueError(f"frames [{first}, {first + n}) reach past a window's mel of {mel.shape[-1]} frames")
+    return mel[:, first * ac.mel_per_frame : first * ac.mel_per_frame + ac.mel_span(n)]
+
+
 @torch.inference_mode()
 def decode_images(codec: LatentCodec, latents: torch.Tensor, reference: np.ndarray | None, device: torch.device,
-                  who: str = "model") -> np.ndarray:
+                  who: str = "model", mel: torch.Tensor | None = None) -> np.ndarray:
     """(n, C, h, w) latents -> (n, H, W, 3) uint8 through `codec`, with the (S, S, 3) uint8 reference image
-    where its decoder is reference-aware (plain decoders ignore it)."""
+    where its decoder is reference-aware and the frames' (n_mels, mel_span(n)) log-mel where it is audio-aware
+    (plain decoders ignore them)."""
     ref = None if reference is None else images_to_unit(torch.from_numpy(np.ascontiguousarray(reference)))[None].to(device)
     if ref is None and getattr(codec, "reference_aware", False):
         raise ValueError(f"{who}: its decoder is reference-aware: decode(latents, reference) needs the reference image")
-    return unit_to_images(codec.decode(latents.to(device), ref)).cpu().numpy()
+    if mel is None and getattr(codec, "audio_aware", False):
+        raise ValueError(f"{who}: its decoder is audio-aware: decode(latents, reference, mel) needs the frames' log-mel")
+    return unit_to_images(codec.decode(latents.to(device), ref, None if mel is None else mel.to(device))).cpu().numpy()
 
 
 class TeacherModel:
@@ -134,10 +145,11 @@ class TeacherModel:
 
         return self.sampler(fn, x, get_ts(self.steps or steps, self.shift, device=dev), check)[0]  # (F, C, h, w)
 
-    def decode(self, latents: torch.Tensor, reference: np.ndarray | None = None) -> np.ndarray:
+    def decode(self, latents: torch.Tensor, reference: np.ndarray | None = None, mel: torch.Tensor | None = None) -> np.ndarray:
         """(n, C, h, w) -> (n, H, W, 3) uint8. `reference` is the (S, S, 3) uint8 image `encode_reference` took:
-        a reference-aware decoder draws what the latents cannot hold (patterns, outlines) from it."""
-        return decode_images(self.codec, latents, reference, self.device, self.name)
+        a reference-aware decoder draws what the latents cannot hold (patterns, outlines) from it; `mel`, the
+        frames' log-mel span (`frames_mel`), lets an audio-aware one draw the mouth the sound calls for."""
+        return decode_images(self.codec, latents, reference, self.device, self.name, mel)
 
 
 class StudentModel(TeacherModel):

@@ -35,7 +35,7 @@ import numpy as np
 import torch
 
 from fada_stream.frames import AudioFrame, Item, SegmentEnd, VideoFrame
-from fada_stream.generator import Guidance, WindowModel
+from fada_stream.generator import Guidance, WindowModel, frames_mel
 from fada_stream.model import stream_mel
 from fada_stream.timeline import Segment, Tape
 from fada_stream.vad import GateConfig
@@ -282,7 +282,7 @@ class StreamScheduler:
         k = 0 if job.motion is None else self.M
         new = lat[k : k + job.n_new]  # (n_new, C, h, w)
         t1 = time.perf_counter()
-        images = self.model.decode(new, job.ref_image)  # (n_new, H, W, 3)
+        images = self.model.decode(new, job.ref_image, frames_mel(job.mel, k, job.n_new, self.audio_cfg))  # (n_new, H, W, 3)
         t2 = time.perf_counter()
         self.decode_s.update(t2 - t1)
         self.nfe_s.update((t1 - t0) / max(1, job.steps * self.model.passes(job.guidance)))

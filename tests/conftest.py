@@ -68,15 +68,27 @@ def tiny_student(tmp_path_factory, awake):
     return path
 
 
-@pytest.fixture(scope="session")
-def reference_aware_student(tiny_student, tmp_path_factory, awake):
-    """The tiny student with a reference-aware decoder whose fusions are awake (trained ones are not zero)."""
+def _with_decoder(tiny_student, tmp_path_factory, awake, name: str, seed: int, **ae_fields):
+    """A copy of the tiny student whose autoencoder has the decoder `ae_fields` ask for, its fusions awake (trained
+    ones are not zero)."""
     from fada_stream.model import AutoencoderConfig
 
-    path = tmp_path_factory.mktemp("refdec")
+    path = tmp_path_factory.mktemp(name)
     for f in tiny_student.glob("student.*"):
         (path / f.name).write_bytes(f.read_bytes())
-    torch.manual_seed(4)
-    ae = awake(Autoencoder(AutoencoderConfig(ref_channels=(4, 8, 8, 16))), std=0.02)
+    torch.manual_seed(seed)
+    ae = awake(Autoencoder(AutoencoderConfig(**ae_fields)), std=0.02)
     save_checkpoint(path / "autoencoder", AUTOENCODER_KIND, ae.cfg, ae.state_dict())
     return path
+
+
+@pytest.fixture(scope="session")
+def reference_aware_student(tiny_student, tmp_path_factory, awake):
+    """The tiny student with a reference-aware decoder."""
+    return _with_decoder(tiny_student, tmp_path_factory, awake, "refdec", 4, ref_channels=(4, 8, 8, 16))
+
+
+@pytest.fixture(scope="session")
+def audio_aware_student(tiny_student, tmp_path_factory, awake):
+    """The tiny student with a reference- and audio-aware decoder."""
+    return _with_decoder(tiny_student, tmp_path_factory, awake, "audiodec", 5, ref_channels=(4, 8, 8, 16), audio_channels=8)

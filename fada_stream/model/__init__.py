@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from fada_stream.checkpoint import load_checkpoint, load_into
+from fada_stream.checkpoint import CheckpointError, load_checkpoint, load_into
 from fada_stream.model.autoencoder import Autoencoder, DiffusersAutoencoder, LatentCodec, load_autoencoder
 from fada_stream.model.audio_encoder import AudioEncoder, mel_window, stream_mel
 from fada_stream.model.config import PRESETS, AudioConfig, AutoencoderConfig, DiTConfig, ModelConfig, StudentConfig, from_dict, preset
@@ -26,7 +26,15 @@ def build_teacher(cfg: ModelConfig) -> VideoDiT:
 def _codec(directory: Path, cfg: ModelConfig) -> LatentCodec:
     if cfg.autoencoder == "diffusers":
         return load_autoencoder(cfg.autoencoder_path, kind="diffusers")
-    return load_autoencoder(str(directory / "autoencoder"), cfg=cfg.ae)
+    codec = load_autoencoder(str(directory / "autoencoder"), cfg=cfg.ae)
+    ae, ac = codec.cfg, cfg.audio
+    # An audio-aware decoder hears the mel the denoiser's window carries: its window must be the audio encoder's,
+    # or it would need audio the stream has not read yet (look-ahead is latency).
+    if codec.audio_aware and not ae.hears(ac):
+        raise CheckpointError(f"{directory}/autoencoder: its decoder hears mel windows ({ae.audio_mels} mels, "
+                              f"{ae.audio_past} + {ae.audio_per_frame} + {ae.audio_ahead}) unlike the model's audio encoder "
+                              f"({ac.n_mels}, {ac.past_mel} + {ac.mel_per_frame} + {ac.lookahead_mel})")
+    return codec
 
 
 def load_teacher(directory: str | Path) -> tuple[VideoDiT, LatentCodec, ModelConfig]:

@@ -27,10 +27,11 @@ class LatentCodec(Protocol):
         """(B, 3, H, W) in [-1, 1] -> (B, C, H/d, W/d) standardised latents."""
         ...
 
-    def decode(self, latents: torch.Tensor, reference: torch.Tensor | None = None) -> torch.Tensor:
+    def decode(self, latents: torch.Tensor, reference: torch.Tensor | None = None, mel: torch.Tensor | None = None) -> torch.Tensor:
         """(B, C, h, w) standardised latents -> (B, 3, h*d, w*d) in [-1, 1]. `reference` (1 or B, 3, H, W) in
-        [-1, 1] is the reference image the latents were generated from: a reference-aware decoder needs it,
-        others ignore it, so callers always pass it."""
+        [-1, 1] is the reference image the latents were generated from, `mel` the log-mel span of the B frames
+        (n_mels, past + 4 B + ahead): a reference- or audio-aware decoder needs them, others ignore them, so callers
+        always pass both."""
         ...
 
 
@@ -84,6 +85,34 @@ class ReferencePyramid(nn.Module):
         return feats
 
 
+class FrameAudio(nn.Module):
+    """Each decoded frame's log-mel window -> one embedding: (N, n_mels, W) -> (N, width). Two strided 1-D
+    convolutions keep the window's timing (flattened, not pooled): the mouth follows the phoneme at the frame, not
+    the window's average."""
+
+    def __init__(self, n_mels: int, window: int, width: int, hidden: int = 64):
+        super().__init__()
+        self.net = nn.Sequential(nn.Conv1d(n_mels, hidden, 3, 2, 1), nn.GELU(), nn.Conv1d(hidden, hidden, 3, 2, 1), nn.GELU())
+        t = window
+        for _ in range(2):  # two stride-2, kernel-3, pad-1 convolutions
+            t = (t - 1) // 2 + 1
+        self.proj = nn.Linear(hidden * t, width)
+
+    def forward(self, mel: torch.Tensor) -> torch.Tensor:
+        x = (mel + 4.0) / 4.0  # log-mel: -11.5 in silence, near 0 in speech -> roughly unit scale (as AudioEncoder)
+        return self.proj(F.gelu(self.net(x).flatten(1)))  # (N, width)
+
+
+def frame_mel_windows(mel: torch.Tensor, n_frames: int, cfg: AutoencoderConfig) -> torch.Tensor:
+    """(n_mels, past + per_frame * n + ahead): the mel span of n consecutive frames (as `mel_window` cuts it) ->
+    (n, n_mels, W), each frame's own window."""
+    need = cfg.audio_past + cfg.audio_per_frame * n_frames + cfg.audio_ahead
+    if mel.dim() != 2 or mel.shape[0] != cfg.audio_mels or mel.shape[1] != need:
+        raise ValueError(f"an audio-aware decoder needs the ({cfg.audio_mels}, {need}) log-mel span of its {n_frames} "
+                         f"frames, got {tuple(mel.shape)}")
+    return mel.unfold(-1, cfg.audio_window, cfg.audio_per_frame).transpose(0, 1)  # (n, n_mels, W)
+
+
 class Decoder(nn.Module):
     """Residual blocks where pixels are few, then 1x1-conv + pixel-shuffle up with shrinking channels.
 
@@ -95,6 +124,9 @@ class Decoder(nn.Module):
     same resolution: a 3x3 convolution at 16 and 32 px, where a head's small shifts away from the reference
     are a pixel or two, and 1x1 above, where a 3x3 one would cost more than the level itself. The fusions'
     last weights start at zero, so a reference-aware decoder fine-tuned from a plain one starts as it.
+
+    With `audio_channels`, each frame's log-mel window is embedded (`FrameAudio`) and fused the same way at 16 and
+    32 px, also from zero (docs/autoencoder.md, "A decoder for under-articulated mouths").
     """
 
     def __init__(self, cfg: AutoencoderConfig):
@@ -122,17 +154,48 @@ class Decoder(nn.Module):
                 nn.init.zeros_(conv.weight)
                 nn.init.zeros_(conv.bias)
                 self.fuse.append(conv)
+        # Audio-aware: the frame's audio embedding, broadcast over the grid, fused at 16 and 32 px (3x3, zero-initialised
+        # like the reference's, so a fine-tune from a decoder without it starts as that decoder). The residual blocks
+        # after each fusion put the sound where the latent's mouth is.
+        self.audio: FrameAudio | None = None
+        self.audio_fuse = nn.ModuleList()
+        self.audio_shape = (cfg.audio_mels, cfg.audio_window)
+        if cfg.audio_channels:
+            self.audio = FrameAudio(cfg.audio_mels, cfg.audio_window, cfg.audio_channels)
+            for c in ch[:2]:
+                conv = nn.Conv2d(c + cfg.audio_channels, c, 3, 1, 1)
+                nn.init.zeros_(conv.weight)
+                nn.init.zeros_(conv.bias)
+                self.audio_fuse.append(conv)
 
-    def forward(self, z: torch.Tensor, reference: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(self, z: torch.Tensor, reference: torch.Tensor | None = None, audio: torch.Tensor | None = None) -> torch.Tensor:
+        """z (B, C, h, w); reference (1 or B, 3, H, W) for a reference-aware decoder; audio (B, n_mels, W), each
+        frame's log-mel window, for an audio-aware one."""
         h = self.stem(z)  # (B, ch[0], h, w)
-        if self.ref is None:
+        if self.ref is None and self.audio is None:
             return self.out(F.silu(self.levels(h)))  # (B, 3, H, W)
-        if reference is None:
-            raise ValueError("this autoencoder's decoder is reference-aware: decode(latents, reference) needs the reference image")
-        feats = self.ref(reference)[::-1]  # coarsest first: (R, r_i, h * 2^i, w * 2^i)
-        for level, fuse, f in zip(self.levels, self.fuse, feats):
-            f = f.expand(h.shape[0], -1, -1, -1)  # one reference for every frame
-            h = level(h + fuse(F.silu(torch.cat([h, f], dim=1))))
+        feats: list[torch.Tensor | None] = [None] * len(self.levels)
+        if self.ref is not None:
+            if reference is None:
+                raise ValueError("this autoencoder's decoder is reference-aware: decode(latents, reference) needs the reference image")
+            feats = self.ref(reference)[::-1]  # coarsest first: (R, r_i, h * 2^i, w * 2^i)
+        sound = None
+        if self.audio is not None:
+            if audio is None:
+                raise ValueError("this autoencoder's decoder is audio-aware: decode(latents, reference, mel) needs the "
+                                 "frames' log-mel")
+            if tuple(audio.shape) != (z.shape[0], *self.audio_shape):
+                raise ValueError(f"an audio-aware decoder takes one (n_mels, window) = {self.audio_shape} log-mel window a "
+                                 f"frame, ({z.shape[0]}, ...) here; got {tuple(audio.shape)}")
+            sound = self.audio(audio)[:, :, None, None]  # (B, A, 1, 1)
+        for i, (level, f) in enumerate(zip(self.levels, feats)):
+            if f is not None:
+                f = f.expand(h.shape[0], -1, -1, -1)  # one reference for every frame
+                h = h + self.fuse[i](F.silu(torch.cat([h, f], dim=1)))
+            if sound is not None and i < len(self.audio_fuse):
+                a = sound.expand(-1, -1, h.shape[2], h.shape[3])  # (B, A, h_i, w_i)
+                h = h + self.audio_fuse[i](F.silu(torch.cat([h, a], dim=1)))
+            h = level(h)
         return self.out(F.silu(h))  # (B, 3, H, W)
 
 
@@ -160,28 +223,43 @@ class Autoencoder(nn.Module):
     def reference_aware(self) -> bool:
         return self.decoder.ref is not None
 
-    def forward(self, images: torch.Tensor, latent_noise: float = 0.0,
-                reference: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    @property
+    def audio_aware(self) -> bool:
+        return self.decoder.audio is not None
+
+    def forward(self, images: torch.Tensor, latent_noise: float = 0.0, reference: torch.Tensor | None = None,
+                audio: torch.Tensor | None = None,
+                toward: tuple[torch.Tensor, torch.Tensor] | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """Training pass: (reconstruction (B, 3, H, W), raw latent (B, C, h, w)), noise added before decoding.
-        `reference` (B, 3, H, W): each frame's reference image, for a reference-aware decoder."""
+        `reference` (B, 3, H, W): each frame's reference image, for a reference-aware decoder; `audio`
+        (B, n_mels, W): each frame's log-mel window, for an audio-aware one; `toward` (weights (B, 1, h, w), raw
+        latents (B, C, h, w)): the decoded latent is moved that far toward those (a corrupted mouth)."""
         z = self.encoder(images)  # (B, C, h, w)
-        return self.decoder(z + latent_noise * torch.randn_like(z), reference), z
+        zd = z if toward is None else z + toward[0] * (toward[1] - z)  # (B, C, h, w)
+        return self.decoder(zd + latent_noise * torch.randn_like(z), reference, audio), z
 
     def encode_raw(self, images: torch.Tensor) -> torch.Tensor:
         return self.encoder(images)  # (B, C, h, w)
 
-    def decode_raw(self, z: torch.Tensor, reference: torch.Tensor | None = None) -> torch.Tensor:
-        return self.decoder(z, reference)  # (B, 3, H, W)
+    def decode_raw(self, z: torch.Tensor, reference: torch.Tensor | None = None, audio: torch.Tensor | None = None) -> torch.Tensor:
+        return self.decoder(z, reference, audio)  # (B, 3, H, W)
 
     def encode(self, images: torch.Tensor) -> torch.Tensor:
         return (self.encoder(images) - self.mean) / self.std  # (B, C, h, w)
 
-    def decode(self, latents: torch.Tensor, reference: torch.Tensor | None = None) -> torch.Tensor:
-        """(B, C, h, w) -> (B, 3, H, W); `reference` (1 or B, 3, H, W) is used by a reference-aware decoder only."""
+    def decode(self, latents: torch.Tensor, reference: torch.Tensor | None = None, mel: torch.Tensor | None = None) -> torch.Tensor:
+        """(B, C, h, w) -> (B, 3, H, W); `reference` (1 or B, 3, H, W) is used by a reference-aware decoder only,
+        `mel` by an audio-aware one: the log-mel span of the B consecutive frames, (n_mels, past + 4 B + ahead) as
+        `mel_window` cuts it, or each frame's own window, (B, n_mels, W)."""
         if reference is not None and reference.dim() == 3:
             reference = reference[None]
         ref = reference.to(latents.dtype) if self.reference_aware and reference is not None else None
-        return self.decoder(latents * self.std + self.mean, ref).clamp(-1.0, 1.0)  # (B, 3, H, W)
+        audio = None
+        if self.audio_aware:
+            if mel is None:
+                raise ValueError("this autoencoder's decoder is audio-aware: decode(latents, reference, mel) needs the frames' log-mel")
+            audio = (mel if mel.dim() == 3 else frame_mel_windows(mel, latents.shape[0], self.cfg)).to(latents.dtype)
+        return self.decoder(latents * self.std + self.mean, ref, audio).clamp(-1.0, 1.0)  # (B, 3, H, W)
 
 
 #################################################################################
@@ -216,7 +294,7 @@ class DiffusersAutoencoder(nn.Module):
         return ((z - self.shift) * self.scale).float()
 
     @torch.no_grad()
-    def decode(self, latents: torch.Tensor, reference: torch.Tensor | None = None) -> torch.Tensor:
+    def decode(self, latents: torch.Tensor, reference: torch.Tensor | None = None, mel: torch.Tensor | None = None) -> torch.Tensor:
         z = latents / self.scale + self.shift  # (B, C, h, w)
         return self.vae.decode(z.to(self.vae.dtype)).sample.float().clamp(-1.0, 1.0)
 
@@ -233,7 +311,8 @@ def unit_to_images(x: torch.Tensor) -> torch.Tensor:
 
 AUTOENCODER_KIND = "fada-autoencoder"
 # The decoder's own shape: a decoder fine-tune may change these and keep the latent space (encoder, statistics).
-DECODER_FIELDS = ("dec_channels", "dec_blocks", "ref_channels")
+DECODER_FIELDS = ("dec_channels", "dec_blocks", "ref_channels", "audio_channels", "audio_mels", "audio_past",
+                  "audio_per_frame", "audio_ahead")
 
 
 def latent_space(cfg: AutoencoderConfig) -> dict:

@@ -29,6 +29,16 @@ class AutoencoderConfig:
     # checkerboard or an ink outline, but the reference, which every caller has, does (docs/autoencoder.md).
     # The encoder and the latents are untouched, so the denoisers trained on them stay valid.
     ref_channels: tuple[int, ...] = ()
+    # Audio-aware decoding (0: off). The decoder also hears each frame's log-mel window (the audio encoder's
+    # geometry: `audio_past` mel frames before the frame, its `audio_per_frame` own, `audio_ahead` after it), embedded
+    # to this width and fused at 16 and 32 px: where a generated latent under-articulates the mouth, the decoder can
+    # draw it from the sound (docs/autoencoder.md). The window must equal the audio encoder's (`hears`): the decoder is
+    # handed the mel the denoiser's window carries, and a longer look-ahead would add latency.
+    audio_channels: int = 0
+    audio_mels: int = 80
+    audio_past: int = 16
+    audio_per_frame: int = 4
+    audio_ahead: int = 7
     # Latents are standardised per channel by statistics measured after training (like SD's
     # 0.18215), so the diffusion model sees unit-variance inputs; identity until measured.
     latent_mean: tuple[float, ...] = (0.0, 0.0, 0.0, 0.0)
@@ -41,6 +51,16 @@ class AutoencoderConfig:
     @property
     def latent_size(self) -> int:
         return self.image_size // self.downsample
+
+    @property
+    def audio_window(self) -> int:
+        """Mel frames one decoded frame hears."""
+        return self.audio_past + self.audio_per_frame + self.audio_ahead
+
+    def hears(self, audio: AudioConfig) -> bool:
+        """Whether an audio-aware decoder's mel window is exactly `audio`'s encoder's (what the stream hands it)."""
+        return (self.audio_mels, self.audio_past, self.audio_per_frame, self.audio_ahead) == (
+            audio.n_mels, audio.past_mel, audio.mel_per_frame, audio.lookahead_mel)
 
 
 @dataclass

@@ -26,7 +26,7 @@ def _ms(fn, *args) -> float:
 
 
 def run(args: argparse.Namespace) -> dict:
-    from fada_stream.generator import Guidance, build_window_model, bundled_checkpoint, resolve_device
+    from fada_stream.generator import Guidance, build_window_model, bundled_checkpoint, frames_mel, resolve_device
     from fada_stream.ort.parity import random_window
 
     folder = args.checkpoint or bundled_checkpoint(args.sampler)
@@ -65,15 +65,16 @@ def run(args: argparse.Namespace) -> dict:
             name = list(models)[block % len(models)]
             model = models[name]
             mel = w["mel"][None]
+            new_mel = frames_mel(w["mel"], m, w["noise"].shape[0] - m, model.cfg.audio)  # what the new frames hear
             time.sleep(0.3)
             for _ in range(args.block):
                 audio = model.audio_encoder(mel)
                 row = {
                     "audio_encoder": _ms(model.audio_encoder, mel),
                     "denoiser": _ms(lambda: model.model(x, t, audio=audio.expand(b, -1, -1, -1), **cond)),
-                    "decoder": _ms(lambda: model.decode(w["noise"][m:], w["ref_image"])),
+                    "decoder": _ms(lambda: model.decode(w["noise"][m:], w["ref_image"], new_mel)),
                     "window": _ms(lambda: model.decode(model.sample(w["ref"], w["mel"], w["motion"], w["noise"], steps, guidance, never)[m:],
-                                                       w["ref_image"])),
+                                                       w["ref_image"], new_mel)),
                 }
                 if block >= len(models):  # each backend's first block warms caches and allocators up
                     for k, v in row.items():

@@ -37,7 +37,8 @@ class OnnxExportError(CheckpointError):
 
 MANIFEST = "onnx.json"
 FORMAT = "fada-stream-onnx"
-EXPORT_VERSION = 2  # 2: the decoder of a reference-aware autoencoder takes the reference. Bump when the graphs' inputs or outputs change
+EXPORT_VERSION = 3  # 2: the decoder of a reference-aware autoencoder takes the reference; 3: an audio-aware one each
+# frame's mel window. Bump when the graphs' inputs or outputs change
 OPSET = 18
 MAX_BATCH = 256  # the batch dimension's upper bound in the graphs (3 guidance branches x many windows)
 # What the traced graphs depend on besides the checkpoint: the model code (and the kernels' torch references it
@@ -66,10 +67,10 @@ class DecoderGraph(nn.Module):
         super().__init__()
         self.codec = codec
 
-    def forward(self, latents, reference=None):
+    def forward(self, latents, reference=None, mel=None):
         """(n, C, h, w) standardised latents [, (1, 3, H, W) reference image in [-1, 1] for a reference-aware
-        decoder] -> (n, 3, H, W) in [-1, 1]."""
-        return self.codec.decode(latents, reference)
+        decoder] [, (n, n_mels, W) each frame's log-mel window for an audio-aware one] -> (n, 3, H, W) in [-1, 1]."""
+        return self.codec.decode(latents, reference, mel)
 
 
 def checkpoint_kind(folder: str | Path) -> str:
@@ -182,12 +183,18 @@ def export_checkpoint(folder: str | Path, out: str | Path) -> dict:
         graphs = {
             "denoiser": (DenoiserGraph(model, tokens), tuple(den_args), den_names, "v"),
             "audio_encoder": (dit.audio_encoder, (mel,), ["mel"], "audio"),
-            "decoder": (DecoderGraph(codec), (torch.randn(3, c, hw, hw, generator=gen),), ["latents"], "images"),
         }
+        dec_args, dec_names = [torch.randn(3, c, hw, hw, generator=gen)], ["latents"]
         if getattr(codec, "reference_aware", False):  # one reference image for every frame of a call
             size = hw * codec.downsample
-            graphs["decoder"] = (DecoderGraph(codec), (torch.randn(3, c, hw, hw, generator=gen),
-                                                       torch.rand(1, 3, size, size, generator=gen) * 2 - 1), ["latents", "reference"], "images")
+            dec_args.append(torch.rand(1, 3, size, size, generator=gen) * 2 - 1)
+            dec_names.append("reference")
+        if getattr(codec, "audio_aware", False):  # each frame's own mel window, cut in torch (OrtCodec.decode)
+            if dec_names[-1] != "reference":  # the graph's inputs are positional: mel comes third
+                raise OnnxExportError(f"{folder}: an audio-aware decoder without the reference has no ONNX form here")
+            dec_args.append(torch.randn(3, codec.cfg.audio_mels, codec.cfg.audio_window, generator=gen))
+            dec_names.append("mel")
+        graphs["decoder"] = (DecoderGraph(codec), tuple(dec_args), dec_names, "images")
         files = {}
         for gname, (module, args, names, out_name) in graphs.items():
             log.info("exporting %s of %s to ONNX", gname, folder)

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from fada_stream.generator import Guidance, WindowModel
+from fada_stream.generator import Guidance, WindowModel, frames_mel
 from fada_stream.model.autoencoder import images_to_unit
 
 TOLERANCES = {"audio_tokens": 1e-3, "velocity": 1e-3, "decoded": 2e-3, "window_uint8": 2}
@@ -45,13 +45,15 @@ def compare(torch_model: WindowModel, onnx_model: WindowModel, guidance: Guidanc
     v_t, v_o = torch_model.model(x, t, **cond), onnx_model.model(x, t, **cond)
     lat = w["noise"][:4]
     img = images_to_unit(torch.from_numpy(w["ref_image"]))[None]  # (1, 3, H, W)
-    d_t, d_o = torch_model.codec.decode(lat, img), onnx_model.codec.decode(lat, img)
+    lat_mel = frames_mel(w["mel"], 0, len(lat), torch_model.cfg.audio)  # (n_mels, mel_span(4)): an audio-aware decoder's
+    d_t, d_o = torch_model.codec.decode(lat, img, lat_mel), onnx_model.codec.decode(lat, img, lat_mel)
     windows = []
     for motion in (None, w["motion"]):
         never = lambda: False  # noqa: E731
         a = torch_model.sample(w["ref"], w["mel"], motion, w["noise"], steps, guidance, never)
         b = onnx_model.sample(w["ref"], w["mel"], motion, w["noise"], steps, guidance, never)
-        windows.append(np.abs(torch_model.decode(a, w["ref_image"]).astype(int) - onnx_model.decode(b, w["ref_image"]).astype(int)).max())
+        whole = w["mel"]  # every frame of the window decoded: its whole mel span
+        windows.append(np.abs(torch_model.decode(a, w["ref_image"], whole).astype(int) - onnx_model.decode(b, w["ref_image"], whole).astype(int)).max())
     return {"audio_tokens": float((a_t - a_o).abs().max()), "velocity": float((v_t - v_o).abs().max()),
             "decoded": float((d_t - d_o).abs().max()), "window_uint8": float(max(windows))}
 

@@ -19,6 +19,7 @@ import numpy as np
 import torch
 
 from fada_stream.checkpoint import CheckpointError
+from fada_stream.model.autoencoder import frame_mel_windows
 from fada_stream.ort.export import OnnxExportError, checkpoint_kind, export_checkpoint, export_key, read_manifest
 
 log = logging.getLogger(__name__)
@@ -146,14 +147,26 @@ class OrtCodec:
         self.session, self.torch_codec = session, torch_codec
         self.latent_channels = torch_codec.latent_channels
         self.downsample = torch_codec.downsample
-        self.reference_aware = "reference" in {i.name for i in session.get_inputs()}
+        inputs = {i.name for i in session.get_inputs()}
+        self.reference_aware = "reference" in inputs
+        self.audio_aware = "mel" in inputs
 
     def encode(self, images: torch.Tensor) -> torch.Tensor:
         return self.torch_codec.encode(images)
 
-    def decode(self, latents: torch.Tensor, reference: torch.Tensor | None = None) -> torch.Tensor:
-        """(n, C, h, w) -> (n, 3, H, W); `reference` (1, 3, H, W) feeds a reference-aware decoder's graph."""
+    def decode(self, latents: torch.Tensor, reference: torch.Tensor | None = None, mel: torch.Tensor | None = None) -> torch.Tensor:
+        """(n, C, h, w) -> (n, 3, H, W); `reference` (1, 3, H, W) feeds a reference-aware decoder's graph, `mel` (the
+        frames' (n_mels, past + 4 n + ahead) log-mel span, or (n, n_mels, W) windows) an audio-aware one's."""
         feeds = {"latents": _np(latents.float())}
+        if self.audio_aware:
+            if mel is None:
+                raise ValueError("this decoder is audio-aware: decode(latents, reference, mel) needs the frames' log-mel")
+            c = self.torch_codec.cfg
+            windows = mel if mel.dim() == 3 else frame_mel_windows(mel, latents.shape[0], c)  # (n, n_mels, W)
+            if tuple(windows.shape) != (latents.shape[0], c.audio_mels, c.audio_window):
+                raise ValueError(f"the ONNX decoder takes one ({c.audio_mels}, {c.audio_window}) log-mel window a frame, "
+                                 f"got {tuple(windows.shape)} for {latents.shape[0]} frames")
+            feeds["mel"] = _np(windows.float())
         if self.reference_aware:
             if reference is None:
                 raise ValueError("this decoder is reference-aware: decode(latents, reference) needs the reference image")

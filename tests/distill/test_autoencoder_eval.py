@@ -21,6 +21,26 @@ def test_round_trip_keeps_every_frame_and_times_the_decoder(ae_ckpt):
     assert np.array_equal(out[:3], one)
 
 
+def test_an_audio_aware_round_trip_decodes_each_window_with_its_own_sound(awake):
+    from fada_stream.model import Autoencoder, AutoencoderConfig, mel_window, stream_mel
+    from fada_stream.model.config import AudioConfig
+
+    torch.manual_seed(0)
+    ae = awake(Autoencoder(AutoencoderConfig(ref_channels=(4, 8, 8, 16), audio_channels=8))).eval()
+    rng = np.random.default_rng(1)
+    frames = rng.integers(0, 255, (WINDOW + 5, 128, 128, 3), dtype=np.uint8)
+    face, sound = frames[0], rng.normal(0, 0.1, (WINDOW + 5) * 640).astype(np.float32)  # 640 samples a frame at 25 fps
+    out, _ = round_trip(ae, frames, face, sound)
+    assert out.shape == frames.shape
+    ac, unit = AudioConfig(), lambda a: torch.from_numpy(a).movedim(-1, -3).float() / 127.5 - 1  # noqa: E731
+    with torch.no_grad():  # the second window, frames 16..20, hears the mel of exactly those frames
+        mel = mel_window(stream_mel(torch.from_numpy(sound), ac), WINDOW, 5, ac)
+        second = ae.decode(ae.encode(unit(frames[WINDOW:])), unit(face)[None], mel)
+    assert np.array_equal(out[WINDOW:], ((second + 1) * 127.5).round().to(torch.uint8).movedim(1, -1).numpy())
+    with pytest.raises(ValueError, match="needs the clip's audio"):
+        round_trip(ae, frames, face)
+
+
 def test_autoencoder_eval_end_to_end_and_paired_by_compare_evals(corpus, ae_ckpt, tmp_path):
     pytest.importorskip("av")
     runs = {}

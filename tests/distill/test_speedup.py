@@ -17,7 +17,7 @@ def test_time_window_samples_then_decodes_the_new_frames(tiny_checkpoint):
     teacher = build_window_model(tiny_checkpoint, torch.device("cpu"))
     decoded = []
     real_decode = teacher.decode
-    teacher.decode = lambda lat, ref: decoded.append(lat.shape) or real_decode(lat, ref)
+    teacher.decode = lambda lat, ref, mel: decoded.append(lat.shape) or real_decode(lat, ref, mel)
     sample_ms, window_ms = speedup.time_window(teacher, random_window(teacher.cfg), 2, Guidance(1.5, 2.5))
     assert 0 < sample_ms <= window_ms  # the window is sampling plus decode
     assert decoded == [(teacher.cfg.dit.frames - teacher.cfg.dit.motion_frames, *decoded[0][1:])]  # the new frames only

@@ -79,12 +79,20 @@ def test_decoder_flag_scores_other_decoders_on_the_same_latents(tmp_path):
         for conv in ref_ae.decoder.fuse:
             conv.weight.normal_(0, 0.05)  # a decoder that really draws on the reference
     save_checkpoint(tmp_path / "refdec" / "autoencoder", AUTOENCODER_KIND, ref_cfg, ref_ae.state_dict())
+    snd_cfg = dataclasses.replace(ref_cfg, audio_channels=4)  # an audio-aware one hears each frame's mel besides
+    snd_ae = Autoencoder(snd_cfg)
+    snd_ae.load_state_dict(ref_ae.state_dict(), strict=False)
+    with torch.no_grad():
+        for conv in snd_ae.decoder.audio_fuse:
+            conv.weight.normal_(0, 0.05)
+    save_checkpoint(tmp_path / "snddec" / "autoencoder", AUTOENCODER_KIND, snd_cfg, snd_ae.state_dict())
     save_checkpoint(tmp_path / "foreign" / "autoencoder", AUTOENCODER_KIND, cfg.ae, Autoencoder(cfg.ae).state_dict())
 
     out = tmp_path / "eval"
     args = ["--data", str(tmp_path / "test"), "--out", str(out), "--clips", "1", "--steps", "1", "--checkpoint",
             str(tmp_path / "ckpt"), "--s-audio", "2.5", "--s-ref", "1.5", "--threads", "1"]
-    assert cli(args + ["--decoder", str(tmp_path / "ckpt"), "--decoder", str(tmp_path / "refdec" / "autoencoder")]) == 0
+    assert cli(args + ["--decoder", str(tmp_path / "ckpt"), "--decoder", str(tmp_path / "refdec" / "autoencoder"),
+                       "--decoder", str(tmp_path / "snddec")]) == 0
 
     main = json.loads((out / "teacher_eval.json").read_text())["splits"][0]["settings"][0]
     same = json.loads((out / "decoder_ckpt" / "teacher_eval.json").read_text())["splits"][0]["settings"][0]
@@ -94,5 +102,7 @@ def test_decoder_flag_scores_other_decoders_on_the_same_latents(tmp_path):
     assert ref["decoder"].endswith("autoencoder") and ref["splits"][0]["settings"][0]["summary"]["n_errors"] == 0
     assert ref["splits"][0]["settings"][0]["summary"] != main["summary"]
     assert (out / "decoder_refdec" / "teacher_eval.md").is_file()
+    snd = json.loads((out / "decoder_snddec" / "teacher_eval.json").read_text())["splits"][0]["settings"][0]["summary"]
+    assert snd["n_errors"] == 0 and snd != ref["splits"][0]["settings"][0]["summary"]  # the sound moved the pictures
 
     assert cli(args + ["--out", str(tmp_path / "e2"), "--decoder", str(tmp_path / "foreign")]) == 2  # another latent space

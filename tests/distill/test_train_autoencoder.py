@@ -6,7 +6,9 @@ import torch
 
 from distill import train_autoencoder
 from distill.data.windows import load_cache
-from distill.train_autoencoder import TrainConfig, evaluate, frame_references, reconstruction_loss, restyle_frames
+from distill.train_autoencoder import (
+    TrainConfig, evaluate, frame_references, latent_box, mouth_blend, reconstruction_loss, restyle_frames,
+)
 from fada_stream.model.autoencoder import images_to_unit, load_autoencoder
 
 
@@ -137,3 +139,54 @@ def test_a_reference_aware_decoder_trains_from_a_plain_one(ae_ckpt, cache_file, 
     with pytest.raises(ValueError, match="comma-separated"):
         train_autoencoder.main(TrainConfig(data=str(cache_file), out=str(tmp_path / "bad"), init=str(ae_ckpt), ref_channels="a,b",
                                            steps=1, device="cpu"))
+
+
+def test_an_audio_aware_decoder_trains_on_corrupted_mouths_and_hears_the_audio(ae_ckpt, cache_file, tmp_path):
+    torch.manual_seed(0)
+    stem = train_autoencoder.main(TrainConfig(data=str(cache_file), out=str(tmp_path / "snd"), init=str(ae_ckpt), train="decoder",
+                                              ref_channels="4,8,8,16", audio_channels=8, mouth_corrupt=0.5, steps=3, batch=4,
+                                              lr=1e-3, warmup=1, device="cpu"))
+    before, after = load_autoencoder(str(ae_ckpt)), load_autoencoder(str(stem))
+    assert after.audio_aware and after.reference_aware and after.cfg.audio_channels == 8
+    assert (after.cfg.audio_past, after.cfg.audio_per_frame, after.cfg.audio_ahead) == (16, 4, 7)  # the tiny preset's window
+    for name, p in before.encoder.state_dict().items():
+        assert torch.equal(p, after.encoder.state_dict()[name]), name  # the latents keep their meaning
+    cache = load_cache(cache_file)
+    z, ref = after.encode(images_to_unit(cache.frames[:2])), images_to_unit(cache.references[:1])
+    c = after.cfg
+    quiet = torch.full((c.audio_mels, c.audio_past + 2 * c.audio_per_frame + c.audio_ahead), -11.5)
+    with torch.no_grad():
+        assert (after.decode(z, ref, quiet) - after.decode(z, ref, quiet + 8.0)).abs().max() > 0  # it hears the sound
+    rows = [json.loads(line) for line in (tmp_path / "snd" / "log.jsonl").read_text().splitlines()]
+    assert "eval_psnr_mouth_corrupt" in rows[0] and "eval_psnr_mouth_corrupt" in rows[-1]
+    with pytest.raises(ValueError, match="would drop it"):
+        train_autoencoder.main(TrainConfig(data=str(cache_file), out=str(tmp_path / "again"), init=str(stem), train="decoder",
+                                           audio_channels=16, steps=1, device="cpu"))
+
+
+def test_bad_audio_decoder_settings_are_refused(ae_ckpt, cache_file, tmp_path):
+    with pytest.raises(ValueError, match="needs a reference-aware decoder"):  # nothing to blend the mouth toward
+        train_autoencoder.main(TrainConfig(data=str(cache_file), out=str(tmp_path / "a"), init=str(ae_ckpt), train="decoder",
+                                           mouth_corrupt=0.5, steps=1, device="cpu"))
+    for bad in (-0.1, 1.5):
+        with pytest.raises(ValueError, match="mouth-corrupt"):
+            train_autoencoder.main(TrainConfig(data=str(cache_file), out=str(tmp_path / "b"), mouth_corrupt=bad, steps=1, device="cpu"))
+    with pytest.raises(ValueError, match="audio-channels"):
+        train_autoencoder.main(TrainConfig(data=str(cache_file), out=str(tmp_path / "c"), audio_channels=-1, steps=1, device="cpu"))
+    with pytest.raises(ValueError, match="needs a reference-aware decoder"):  # the ONNX graph takes mel after the reference
+        train_autoencoder.main(TrainConfig(data=str(cache_file), out=str(tmp_path / "d"), init=str(ae_ckpt), train="decoder",
+                                           audio_channels=8, steps=1, device="cpu"))
+
+
+def test_the_mouth_blend_moves_the_mouth_cells_of_about_a_share_of_frames():
+    cells = latent_box((57, 128, 18, 110), 8)
+    assert cells == (7, 16, 2, 14)  # every latent cell the pixel box touches
+    w = mouth_blend(400, 0.5, cells, 16, torch.Generator().manual_seed(0))  # (N, 1, 16, 16)
+    inside = w[:, 0, 7:16, 2:14]
+    outside = w.clone()
+    outside[:, 0, 7:16, 2:14] = 0
+    assert not outside.any() and 0 <= w.min() and w.max() <= 1  # nothing outside the box, weights in [0, 1]
+    per_frame = inside.flatten(1)
+    assert torch.equal(per_frame.amax(1), per_frame.amin(1))  # one weight over a frame's whole box
+    assert 150 < (per_frame[:, 0] > 0).sum() < 250  # about half the frames
+    assert not mouth_blend(50, 0.0, cells, 16, torch.Generator()).any()

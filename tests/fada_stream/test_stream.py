@@ -22,6 +22,7 @@ class Spy:
         self.cfg, self.device, self.name, self.steps = model.cfg, model.device, model.name, model.steps
         self.default_guidance = model.default_guidance
         self.decoded_with: list[np.ndarray | None] = []
+        self.decoded_mel: list[tuple[int, torch.Tensor | None]] = []  # (frames decoded, their mel span)
 
     def passes(self, g):
         return self.model.passes(g)
@@ -29,9 +30,10 @@ class Spy:
     def encode_reference(self, image):
         return self.model.encode_reference(image)
 
-    def decode(self, latents, reference=None):
+    def decode(self, latents, reference=None, mel=None):
         self.decoded_with.append(reference)
-        return self.model.decode(latents, reference)
+        self.decoded_mel.append((len(latents), mel))
+        return self.model.decode(latents, reference, mel)
 
     def sample(self, ref, mel, motion, noise, steps, guidance, cancel):
         time.sleep(self.delay)
@@ -94,6 +96,22 @@ def test_windows_chain_through_the_latents_of_the_frames_before_them(spy):
     assert spy.calls[0]["motion"] is None
     for prev, call in zip(spy.calls, spy.calls[1:]):
         assert torch.equal(call["motion"], prev["out"][-M:])  # clean motion frames, never re-encoded
+
+
+def test_the_decoder_hears_the_mel_of_exactly_the_frames_it_decodes(spy):
+    # An audio-aware decoder draws each frame's mouth from its sound: the span handed over must be the window's mel
+    # cut at the new frames, past context before the first and look-ahead after the last, nothing shifted.
+    cfg = StreamConfig(steps=1, vad=False, adaptive=False)
+    s = StreamScheduler(spy, FACE, cfg, paced=False, out_rate=16000)
+    s.push(np.random.default_rng(0).normal(0, 0.1, 16000).astype(np.float32), 16000)
+    s.flush()
+    drain(s)
+    ac, F, M = spy.cfg.audio, spy.cfg.dit.frames, spy.cfg.dit.motion_frames
+    assert len(spy.decoded_mel) == len(spy.calls) > 1
+    for call, (n, mel) in zip(spy.calls, spy.decoded_mel):
+        k = 0 if call["motion"] is None else M
+        assert mel.shape == (ac.n_mels, ac.mel_span(n)) and 0 < n <= F - k
+        assert torch.equal(mel, call["mel"][:, k * ac.mel_per_frame : k * ac.mel_per_frame + ac.mel_span(n)])
 
 
 def test_speech_takes_over_unplayed_idle_frames_without_a_jump(spy):

@@ -122,3 +122,21 @@ def test_wrong_kind_is_refused(tmp_path):
     save_checkpoint(tmp_path / "teacher", AUTOENCODER_KIND, cfg.ae, Autoencoder(cfg.ae).state_dict())
     with pytest.raises(CheckpointError):
         load_teacher(tmp_path)
+
+
+def test_an_audio_aware_decoder_must_hear_the_window_the_audio_encoder_hears(tmp_path):
+    # The decoder is handed the mel the denoiser's window carries: a decoder trained with a longer look-ahead would
+    # need audio the stream has not read yet, so such a folder is refused at load, not half-way through a stream.
+    import dataclasses
+
+    from fada_stream.checkpoint import CheckpointError
+
+    cfg = tiny_cfg()
+    save_checkpoint(tmp_path / "teacher", TEACHER_KIND, cfg, perturbed(cfg).state_dict())
+    fits = dataclasses.replace(cfg.ae, ref_channels=(4, 4, 8, 8), audio_channels=4)
+    save_checkpoint(tmp_path / "autoencoder", AUTOENCODER_KIND, fits, Autoencoder(fits).state_dict())
+    assert load_teacher(tmp_path)[1].audio_aware
+    greedy = dataclasses.replace(fits, audio_ahead=cfg.audio.lookahead_mel + 4)
+    save_checkpoint(tmp_path / "autoencoder", AUTOENCODER_KIND, greedy, Autoencoder(greedy).state_dict())
+    with pytest.raises(CheckpointError, match="mel windows"):
+        load_teacher(tmp_path)

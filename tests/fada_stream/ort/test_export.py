@@ -115,11 +115,28 @@ def test_a_reference_aware_decoder_exports_with_the_reference_as_an_input(refere
         onnx_model.codec.decode(lat[:2], two)
 
 
-async def test_a_session_with_a_reference_aware_decoder_renders_alike_on_both_backends(reference_aware_student, speech):
+def test_an_audio_aware_decoder_exports_with_each_frames_mel_as_an_input(audio_aware_student, tmp_path):
+    manifest = export_checkpoint(audio_aware_student, tmp_path / "onnx")
+    assert manifest["files"]["decoder"]["inputs"] == ["latents", "reference", "mel"]
+    torch_model = build_window_model(audio_aware_student, CPU)
+    onnx_model = build_window_model(audio_aware_student, CPU, backend="onnx", export_dir=tmp_path / "onnx")
+    errors = compare(torch_model, onnx_model)  # decodes with the mel of the frames, as the stream does
+    assert within(errors), errors
+    ac, face = torch_model.cfg.audio, np.full((128, 128, 3), 90, np.uint8)
+    lat = torch.randn(5, 4, 16, 16)
+    quiet, loud = torch.full((ac.n_mels, ac.mel_span(5)), -11.5), torch.randn(ac.n_mels, ac.mel_span(5))
+    for model in (torch_model, onnx_model):
+        assert np.abs(model.decode(lat, face, quiet).astype(int) - model.decode(lat, face, loud).astype(int)).max() > 0
+        with pytest.raises(ValueError, match="needs the frames' log-mel"):
+            model.decode(lat, face)
+
+
+@pytest.mark.parametrize("student", ["reference_aware_student", "audio_aware_student"])
+async def test_a_session_with_a_reference_or_audio_aware_decoder_renders_alike_on_both_backends(student, speech, request):
     cfg = StreamConfig(vad=False, seed=3)
     frames = {}
     for backend in ("torch", "onnx"):
-        async with AvatarSession(reference=np.full((128, 128, 3), 60, np.uint8), checkpoint=reference_aware_student,
+        async with AvatarSession(reference=np.full((128, 128, 3), 60, np.uint8), checkpoint=request.getfixturevalue(student),
                                  device="cpu", backend=backend, paced=False, config=cfg) as s:
             frames[backend] = s.render(speech[:8000], 16000)
     assert frames["torch"].shape == (13, 128, 128, 3)
