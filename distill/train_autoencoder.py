@@ -11,9 +11,10 @@ shape (distill/data/restyle.py), so the decoder learns colours and shading the c
 adds W times the reconstruction error of the lower-face box (the mouth and chin) to the loss; the held-out
 PSNR is logged over the whole frame and over that box. `--audio-channels A` adds an audio-aware decoder (each frame's
 log-mel window, embedded to width A; its fusions start at zero), and `--mouth-corrupt P` blends the mouth box of a
-share P of the training latents part way toward the reference's latent, as a generator that under-articulates leaves
-it, so the decoder learns to draw back the mouth a faint latent stands for (`eval_psnr_mouth_corrupt` logs how well it
-does; docs/autoencoder.md measures the trade against clean round trips).
+share P of the training latents part way toward the reference's latent (a part u ~ U(0, 1), or U(m, 1) with
+`--mouth-blend-min m`), as a generator that under-articulates leaves it, so the decoder learns to draw back the
+mouth a faint latent stands for (`eval_psnr_mouth_corrupt` logs how well it does; docs/autoencoder.md measures
+the trade against clean round trips).
 
 `--data` is a corpus folder (decoded once into `<out>/cache.safetensors`) or a cache file. Writes
 `<out>/autoencoder.{safetensors,json}` (EMA weights and the latent statistics the denoiser's inputs
@@ -92,6 +93,9 @@ class TrainConfig:
     # it (the teacher keeps 79 % of the open-set Sync-C its latents could carry). The decoder learns to move a mouth
     # that sits near the reference's back out; an audio-aware one may also hear what it should be.
     mouth_corrupt: float = 0.0
+    # The lower end of that part, u ~ U(mouth_blend_min, 1): above 0 trains on fainter mouths only, so the decoder
+    # learns to draw a small latent movement out further.
+    mouth_blend_min: float = 0.0
     device: str = "auto"
     bf16: bool = True  # bf16 autocast on CUDA
     seed: int = 0
@@ -173,12 +177,14 @@ def latent_box(box: tuple[int, int, int, int], downsample: int) -> tuple[int, in
     return t // downsample, -(-b // downsample), l // downsample, -(-r // downsample)
 
 
-def mouth_blend(n: int, share: float, cells: tuple[int, int, int, int], size: int, gen: torch.Generator) -> torch.Tensor:
-    """(n, 1, size, size) weights toward the reference's latent: u ~ U(0, 1) over the mouth cells of about a share of
+def mouth_blend(n: int, share: float, cells: tuple[int, int, int, int], size: int, gen: torch.Generator,
+                span: tuple[float, float] = (0.0, 1.0)) -> torch.Tensor:
+    """(n, 1, size, size) weights toward the reference's latent: u ~ U(span) over the mouth cells of about a share of
     the frames, 0 elsewhere."""
     t, b, l, r = cells
+    lo, hi = span
     w = torch.zeros(n, 1, size, size)
-    u = torch.rand(n, generator=gen) * (torch.rand(n, generator=gen) < share)  # (n,)
+    u = (lo + (hi - lo) * torch.rand(n, generator=gen)) * (torch.rand(n, generator=gen) < share)  # (n,)
     w[:, :, t:b, l:r] = u.view(n, 1, 1, 1)
     return w
 
@@ -305,6 +311,8 @@ def main(cfg: TrainConfig) -> Path:
                          "the ONNX decoder takes the mel after the reference")
     if not 0.0 <= cfg.mouth_corrupt <= 1.0:
         raise ValueError(f"--mouth-corrupt is a share in [0, 1], got {cfg.mouth_corrupt}")
+    if not 0.0 <= cfg.mouth_blend_min <= 1.0:
+        raise ValueError(f"--mouth-blend-min is a part in [0, 1], got {cfg.mouth_blend_min}")
     d, out = start_run(cfg.device, cfg.seed, cfg.out)
     budget = Budget(cfg.max_minutes)
     cache = resolve_cache(cfg.data, out, cfg.tier, d)
@@ -371,8 +379,8 @@ def main(cfg: TrainConfig) -> Path:
         toward = None
         if cfg.mouth_corrupt > 0:
             with torch.no_grad():
-                toward = (mouth_blend(len(idx), cfg.mouth_corrupt, cells, ae.cfg.latent_size, gen).to(d.device),
-                          ae.encode_raw(r))  # (B, 1, h, w), (B, C, h, w)
+                w = mouth_blend(len(idx), cfg.mouth_corrupt, cells, ae.cfg.latent_size, gen, (cfg.mouth_blend_min, 1.0))
+                toward = (w.to(d.device), ae.encode_raw(r))  # (B, 1, h, w), (B, C, h, w)
         lr = cfg.lr * min(1.0, (step + 1) / cfg.warmup)
         for g in opt.param_groups:
             g["lr"] = lr

@@ -144,8 +144,8 @@ def test_a_reference_aware_decoder_trains_from_a_plain_one(ae_ckpt, cache_file, 
 def test_an_audio_aware_decoder_trains_on_corrupted_mouths_and_hears_the_audio(ae_ckpt, cache_file, tmp_path):
     torch.manual_seed(0)
     stem = train_autoencoder.main(TrainConfig(data=str(cache_file), out=str(tmp_path / "snd"), init=str(ae_ckpt), train="decoder",
-                                              ref_channels="4,8,8,16", audio_channels=8, mouth_corrupt=0.5, steps=3, batch=4,
-                                              lr=1e-3, warmup=1, device="cpu"))
+                                              ref_channels="4,8,8,16", audio_channels=8, mouth_corrupt=0.5, mouth_blend_min=0.3,
+                                              steps=3, batch=4, lr=1e-3, warmup=1, device="cpu"))
     before, after = load_autoencoder(str(ae_ckpt)), load_autoencoder(str(stem))
     assert after.audio_aware and after.reference_aware and after.cfg.audio_channels == 8
     assert (after.cfg.audio_past, after.cfg.audio_per_frame, after.cfg.audio_ahead) == (16, 4, 7)  # the tiny preset's window
@@ -171,6 +171,8 @@ def test_bad_audio_decoder_settings_are_refused(ae_ckpt, cache_file, tmp_path):
     for bad in (-0.1, 1.5):
         with pytest.raises(ValueError, match="mouth-corrupt"):
             train_autoencoder.main(TrainConfig(data=str(cache_file), out=str(tmp_path / "b"), mouth_corrupt=bad, steps=1, device="cpu"))
+        with pytest.raises(ValueError, match="mouth-blend-min"):
+            train_autoencoder.main(TrainConfig(data=str(cache_file), out=str(tmp_path / "e"), mouth_blend_min=bad, steps=1, device="cpu"))
     with pytest.raises(ValueError, match="audio-channels"):
         train_autoencoder.main(TrainConfig(data=str(cache_file), out=str(tmp_path / "c"), audio_channels=-1, steps=1, device="cpu"))
     with pytest.raises(ValueError, match="needs a reference-aware decoder"):  # the ONNX graph takes mel after the reference
@@ -190,3 +192,11 @@ def test_the_mouth_blend_moves_the_mouth_cells_of_about_a_share_of_frames():
     assert torch.equal(per_frame.amax(1), per_frame.amin(1))  # one weight over a frame's whole box
     assert 150 < (per_frame[:, 0] > 0).sum() < 250  # about half the frames
     assert not mouth_blend(50, 0.0, cells, 16, torch.Generator()).any()
+
+
+def test_a_higher_blend_floor_trains_on_fainter_mouths_only():
+    cells = latent_box((57, 128, 18, 110), 8)
+    full = mouth_blend(400, 1.0, cells, 16, torch.Generator().manual_seed(0))[:, 0, 7, 2]  # (N,) one weight a frame
+    faint = mouth_blend(400, 1.0, cells, 16, torch.Generator().manual_seed(0), (0.4, 1.0))[:, 0, 7, 2]
+    assert full.min() < 0.1 and 0.4 <= faint.min() and faint.max() <= 1
+    assert torch.allclose(faint, 0.4 + 0.6 * full)  # the same draws, moved into the range: runs differ only there
