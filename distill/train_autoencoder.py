@@ -178,13 +178,12 @@ def latent_box(box: tuple[int, int, int, int], downsample: int) -> tuple[int, in
 
 
 def mouth_blend(n: int, share: float, cells: tuple[int, int, int, int], size: int, gen: torch.Generator,
-                span: tuple[float, float] = (0.0, 1.0)) -> torch.Tensor:
-    """(n, 1, size, size) weights toward the reference's latent: u ~ U(span) over the mouth cells of about a share of
-    the frames, 0 elsewhere."""
+                floor: float = 0.0) -> torch.Tensor:
+    """(n, 1, size, size) weights toward the reference's latent: u ~ U(floor, 1) over the mouth cells of about a share
+    of the frames, 0 elsewhere."""
     t, b, l, r = cells
-    lo, hi = span
     w = torch.zeros(n, 1, size, size)
-    u = (lo + (hi - lo) * torch.rand(n, generator=gen)) * (torch.rand(n, generator=gen) < share)  # (n,)
+    u = (floor + (1 - floor) * torch.rand(n, generator=gen)) * (torch.rand(n, generator=gen) < share)  # (n,)
     w[:, :, t:b, l:r] = u.view(n, 1, 1, 1)
     return w
 
@@ -379,7 +378,7 @@ def main(cfg: TrainConfig) -> Path:
         toward = None
         if cfg.mouth_corrupt > 0:
             with torch.no_grad():
-                w = mouth_blend(len(idx), cfg.mouth_corrupt, cells, ae.cfg.latent_size, gen, (cfg.mouth_blend_min, 1.0))
+                w = mouth_blend(len(idx), cfg.mouth_corrupt, cells, ae.cfg.latent_size, gen, cfg.mouth_blend_min)
                 toward = (w.to(d.device), ae.encode_raw(r))  # (B, 1, h, w), (B, C, h, w)
         lr = cfg.lr * min(1.0, (step + 1) / cfg.warmup)
         for g in opt.param_groups:

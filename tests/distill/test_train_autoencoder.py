@@ -197,6 +197,6 @@ def test_the_mouth_blend_moves_the_mouth_cells_of_about_a_share_of_frames():
 def test_a_higher_blend_floor_trains_on_fainter_mouths_only():
     cells = latent_box((57, 128, 18, 110), 8)
     full = mouth_blend(400, 1.0, cells, 16, torch.Generator().manual_seed(0))[:, 0, 7, 2]  # (N,) one weight a frame
-    faint = mouth_blend(400, 1.0, cells, 16, torch.Generator().manual_seed(0), (0.4, 1.0))[:, 0, 7, 2]
+    faint = mouth_blend(400, 1.0, cells, 16, torch.Generator().manual_seed(0), 0.4)[:, 0, 7, 2]
     assert full.min() < 0.1 and 0.4 <= faint.min() and faint.max() <= 1
     assert torch.allclose(faint, 0.4 + 0.6 * full)  # the same draws, moved into the range: runs differ only there
