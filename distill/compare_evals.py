@@ -41,7 +41,45 @@ def load_run(directory: str | Path, setting_name: str = "default") -> dict[str, 
         setting = next(s for s in split["settings"] if s["name"] == setting_name)
         row = {**setting["summary"], "nfe_per_window": setting["nfe_per_window"], "ms_per_window": setting["ms_per_window"]}
         clips = {Path(c["path"]).stem: c for c in setting.get("clips", []) if not c.get("error")}
-        out[split["split"]] = {"model": row, "ground_truth": split["ground_truth"]["summary"], "clips": clips}
+        gt = {Path(c["path"]).stem: c for c in split["ground_truth"].get("clips", []) if not c.get("error")}
+        out[split["split"]] = {"model": row, "ground_truth": split["ground_truth"]["summary"], "clips": clips, "gt_clips": gt}
+    return out
+
+
+MEANS = ("sync_c", "sync_d", "mouth_corr", "closed_in_silence", "identity_sim", "seam_jitter")  # summary keys that are clip means
+
+
+def clip_summary(clips: list[dict]) -> dict:
+    """A summary's clip means over `clips` (score.py's, Frechet distance left out: not a mean over clips)."""
+    out = {}
+    for k in MEANS:
+        vals = [c[k] for c in clips if c.get(k) is not None]
+        out[k] = float(np.mean(vals)) if vals else None
+    offsets = [abs(c["offset"]) for c in clips if c.get("offset") is not None]
+    out["abs_offset"] = float(np.mean(offsets)) if offsets else None
+    return out
+
+
+def common_clips(runs: dict[str, dict[str, dict]]) -> dict[str, dict[str, dict]]:
+    """Every run cut to the clips that every run holding the split scored, its and the ground truth's summaries
+    recomputed over them: runs over different numbers of faces (a short probe beside a long baseline) then share
+    one table."""
+    out = {label: {} for label in runs}
+    for split in dict.fromkeys(sp for run in runs.values() for sp in run):
+        have = [run[split] for run in runs.values() if split in run]
+        ids = sorted(set.intersection(*(set(r["clips"]) for r in have)))
+        if not ids:
+            raise ValueError(f"split {split!r}: no clip scored by every run")
+        for label, run in runs.items():
+            if split not in run:
+                continue
+            r = run[split]
+            model = {**r["model"], **clip_summary([r["clips"][i] for i in ids])}
+            gt = r["ground_truth"]
+            if all(i in r["gt_clips"] for i in ids):
+                gt = {**gt, **clip_summary([r["gt_clips"][i] for i in ids]), "frechet_sync_visual": None}
+            out[label][split] = {"model": {**model, "frechet_sync_visual": None}, "ground_truth": gt,
+                                 "clips": {i: r["clips"][i] for i in ids}, "gt_clips": {i: r["gt_clips"][i] for i in ids if i in r["gt_clips"]}}
     return out
 
 
@@ -60,7 +98,7 @@ def merge_split(a: dict, b: dict) -> dict:
         return out
 
     return {"model": mean(a["model"], b["model"]), "ground_truth": mean(a["ground_truth"], b["ground_truth"]),
-            "clips": {**a["clips"], **b["clips"]}}
+            "clips": {**a["clips"], **b["clips"]}, "gt_clips": {**a.get("gt_clips", {}), **b.get("gt_clips", {})}}
 
 
 def sign_flip_p(diffs: np.ndarray, samples: int = 100_000, seed: int = 0) -> float:
@@ -226,6 +264,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--against", metavar="LABEL", help="add a clip-by-clip paired comparison of every run with this one")
     p.add_argument("--tradeoff", action="store_true",
                    help="add OUT_tradeoff.png: Sync-C against identity, one curve per model (labels up to their first comma)")
+    p.add_argument("--common", action="store_true",
+                   help="cut every run to the clips all runs of a split scored (summaries recomputed over them)")
     args = p.parse_args(argv)
     runs = {}
     for spec in args.runs:
@@ -259,6 +299,12 @@ def main(argv: list[str] | None = None) -> int:
     if args.against is not None and args.against not in runs:
         print(f"error: --against {args.against!r} is not one of the labels {list(runs)}", file=sys.stderr)
         return 2
+    if args.common:
+        try:
+            runs = common_clips(runs)
+        except ValueError as e:
+            print(f"error: --common: {e}", file=sys.stderr)
+            return 2
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     text = table(runs)

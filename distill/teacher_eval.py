@@ -28,8 +28,8 @@ import numpy as np
 import torch
 
 import fada_stream
-
 from distill.data.manifest import read_manifest
+from distill.data.mouth_region import region_tokens
 from distill.data.video_io import atomic_path
 from distill.eval.experts import DEFAULT_DIR, Experts
 from distill.eval.score import ScoreConfig, score_videos
@@ -65,6 +65,9 @@ class TeacherEvalConfig:
     audio_boost: float = 0.0  # token students: one more pass of audio guidance (generator.Guidance)
     threads: int = 2
     decoders: tuple[Path, ...] = ()  # more autoencoders (same encoder) that decode the same latents, scored apart
+    s_audio_early: float | None = None  # every setting with an audio guidance interval (sampling.guidance_interval)
+    early_from: float = 0.5
+    ref_mouth_drop: bool = False  # a probe: the reference's mouth tokens (MOUTH_BOX) replaced by the null reference's
 
 
 @dataclass(frozen=True)
@@ -175,7 +178,7 @@ def render_setting(
 
     cfg = model.cfg
     stream = StreamConfig(steps=sampling.steps, s_ref=sampling.s_ref, s_audio=sampling.s_audio, audio_boost=audio_boost,
-                          adaptive=False, vad=False, seed=seed)
+                          adaptive=False, vad=False, seed=seed, s_audio_early=sampling.s_audio_early, early_from=sampling.early_from)
     handle = model.model.register_forward_hook(count)
     if extra:
         model.decode = decode  # an instance attribute over the method, removed below
@@ -344,14 +347,19 @@ def main(cfg: TeacherEvalConfig) -> tuple[dict[str, Any], list[Path]]:
     from tqdm import tqdm
 
     from distill.eval.experts import load_experts
-    from fada_stream.generator import load_window_model
+    from fada_stream.generator import Guidance, load_window_model
 
     t0 = time.time()
     split_ids = {Path(d): high_ids(Path(d), cfg.clips, cfg.skip) for d in cfg.data}  # before any loading: a bad set fails at once
+    Guidance(1.0, 1.0, 0.0, cfg.s_audio_early, cfg.early_from)  # so does a bad guidance interval
     torch.set_num_threads(cfg.threads)
     torch.set_flush_denormal(True)  # denormal activations slow CPU kernels many times over
     model = load_window_model(cfg.checkpoint, "cpu", method=cfg.method, backend="torch")  # torch: figures comparable across sessions
     mcfg = model.cfg
+    if cfg.ref_mouth_drop:
+        if not hasattr(model, "ref_drop") or getattr(model, "student_cfg", None) is not None:
+            raise ValueError("--ref-mouth-drop probes the teacher: give a teacher checkpoint")
+        model.ref_drop = region_tokens(mcfg.dit.grid)
     decoders = load_decoders(cfg.decoders, model)
     experts = load_experts(cfg.experts)
     default = TeacherSampling(steps=cfg.steps, method=cfg.method)
@@ -375,7 +383,8 @@ def main(cfg: TeacherEvalConfig) -> tuple[dict[str, Any], list[Path]]:
                 d["splits"].append({**split, "settings": []})
             for s in settings:
                 bar.set_postfix_str(f"{data_dir.name} {s.name}")
-                sampling = TeacherSampling(steps=cfg.steps, method=cfg.method, s_ref=s.s_ref, s_audio=s.s_audio)
+                sampling = TeacherSampling(steps=cfg.steps, method=cfg.method, s_ref=s.s_ref, s_audio=s.s_audio,
+                                           s_audio_early=cfg.s_audio_early, early_from=cfg.early_from)
                 extra = {n: (ae, cfg.out / f"decoder_{n}" / "videos" / data_dir.name / s.folder) for n, ae in decoders.items()}
                 stats, extra_stats = render_setting(model, clips, sampling, cfg.out / "videos" / data_dir.name / s.folder,
                                                     cfg.seed, lambda: bar.update(1), cfg.audio_boost, extra)
@@ -414,10 +423,16 @@ def parse_args(argv: list[str] | None = None) -> TeacherEvalConfig:
     p.add_argument("--decoder", type=Path, action="append", default=[],
                    help="also decode the same latents with this autoencoder (folder or stem; same encoder) and score them "
                         "under OUT/decoder_<name>/; repeatable")
+    p.add_argument("--s-audio-early", type=float, default=d.s_audio_early,
+                   help="an audio guidance interval in every setting: this audio scale at flow times >= --early-from")
+    p.add_argument("--early-from", type=float, default=d.early_from)
+    p.add_argument("--ref-mouth-drop", action="store_true",
+                   help="a probe: replace the reference's mouth tokens by the null reference's in every pass (teacher only)")
     a = p.parse_args(argv)
     return TeacherEvalConfig(data=tuple(a.data), out=a.out, clips=a.clips, skip=a.skip, steps=a.steps, method=a.method,
                              s_audio=tuple(a.s_audio), s_ref=tuple(a.s_ref), center=tuple(a.center) if a.center else None, checkpoint=a.checkpoint, experts=a.experts,
-                             seed=a.seed, threads=a.threads, audio_boost=a.audio_boost, decoders=tuple(a.decoder))
+                             seed=a.seed, threads=a.threads, audio_boost=a.audio_boost, decoders=tuple(a.decoder),
+                             s_audio_early=a.s_audio_early, early_from=a.early_from, ref_mouth_drop=a.ref_mouth_drop)
 
 
 def cli(argv: list[str] | None = None) -> int:

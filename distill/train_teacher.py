@@ -31,6 +31,7 @@ from torch.nn.parallel import DistributedDataParallel as DDP
 from torch.utils.data import DataLoader, RandomSampler, default_collate
 from tqdm import tqdm
 
+from distill.data.mouth_region import region_tokens
 from distill.data.restyle import restyle_cache_frames
 from distill.data.windows import Cache, WindowDataset
 from distill.train_autoencoder import resolve_cache
@@ -71,6 +72,11 @@ class TrainConfig:
     # reference-only branches of the three-branch guidance; the rest see reference + audio.
     p_uncond: float = 0.1
     p_drop_audio: float = 0.1
+    # Share of windows whose reference loses its mouth tokens (distill.data.mouth_region, replaced by the null
+    # reference's): the teacher copies the reference's mouth on unseen faces, and dropping it at sampling time lifts
+    # their lip sync at a cost in identity (docs/models.md, "The sampler's side"); trained this way it must draw the
+    # mouth from the audio and the motion frames. 0: off, and the random draws are those of a run without it.
+    p_ref_mouth_drop: float = 0.0
     # Share of windows trained without motion frames, as a stream's first window is generated.
     p_no_motion: float = 0.15
     # At run time motion frames are the previous window's generated latents, not ground truth:
@@ -158,7 +164,11 @@ def flow_loss(model, batch: dict, mc: ModelConfig, cfg: TrainConfig, gen: torch.
     if drop is None:
         u = rand(b)
         drop = (u < cfg.p_uncond, u < cfg.p_uncond + cfg.p_drop_audio)
-    v = model(xt, t, ref, mel, motion=motion, motion_mask=has_motion, drop_ref=drop[0], drop_audio=drop[1])  # (B, F, C, h, w)
+    part = {}
+    if cfg.p_ref_mouth_drop > 0:
+        mouth = region_tokens(mc.dit.grid).to(dev)  # (N,)
+        part["ref_drop"] = (rand(b) < cfg.p_ref_mouth_drop)[:, None] & mouth[None]  # (B, N)
+    v = model(xt, t, ref, mel, motion=motion, motion_mask=has_motion, drop_ref=drop[0], drop_audio=drop[1], **part)  # (B, F, C, h, w)
     gen_frames = torch.ones(b, x0.shape[1], device=dev)
     gen_frames[:, :m] = (~has_motion).float()[:, None]  # (B, F): frames the model had to generate
     err = (v.float() - velocity_target(x0, noise)).square().mean(dim=(2, 3, 4))  # (B, F)

@@ -11,7 +11,7 @@ import functools
 import logging
 import os
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable, Protocol
 
@@ -21,7 +21,7 @@ import torch
 from fada_stream.checkpoint import CheckpointError
 from fada_stream.model import AudioConfig, ModelConfig, StudentConfig, StudentDiT, load_student, load_teacher
 from fada_stream.model.autoencoder import LatentCodec, images_to_unit, unit_to_images
-from fada_stream.sampling import SAMPLERS, boost_audio, cfg_passes, get_ts, multi_cfg
+from fada_stream.sampling import SAMPLERS, boost_audio, cfg_passes, get_ts, guidance_interval, multi_cfg
 
 DEFAULT_CHECKPOINT = Path(__file__).parent / "assets" / "teacher"
 BUNDLED_STUDENT = Path(__file__).parent / "assets" / "student"
@@ -42,15 +42,31 @@ class Guidance:
     # learned guidance extrapolates less to out-of-style references than real CFG does (docs/distillation.md,
     # "Audio boost"); 0 keeps one pass. The teacher and naive students already guide the audio with real CFG.
     audio_boost: float = 0.0
+    # A guidance interval for the audio: s_audio_early replaces s_audio at flow times t >= early_from (high noise,
+    # where a window's coarse motion, the mouth's opening among it, is decided), so lip sync can be pushed harder
+    # there without the late steps' cost in detail (docs/models.md, "The sampler's side"). None: one scale.
+    s_audio_early: float | None = None
+    early_from: float = 0.5
 
     def __post_init__(self) -> None:
-        for name in ("s_ref", "s_audio"):
+        for name in ("s_ref", "s_audio", "s_audio_early"):
             v = getattr(self, name)
+            if name == "s_audio_early" and v is None:
+                continue
             if not isinstance(v, (int, float)) or not GUIDANCE_RANGE[0] <= v <= GUIDANCE_RANGE[1]:
                 raise ValueError(f"{name} must be a number in [{GUIDANCE_RANGE[0]}, {GUIDANCE_RANGE[1]}], got {v!r}")
         b = self.audio_boost
         if not isinstance(b, (int, float)) or not BOOST_RANGE[0] <= b <= BOOST_RANGE[1]:
             raise ValueError(f"audio_boost must be a number in [{BOOST_RANGE[0]}, {BOOST_RANGE[1]}], got {b!r}")
+        e = self.early_from
+        if not isinstance(e, (int, float)) or not 0.0 < e <= 1.0:
+            raise ValueError(f"early_from must be a flow time in (0, 1], got {e!r}")
+
+    def phases(self) -> tuple[Guidance, ...]:
+        """The scales each part of the trajectory uses: (early, late) with an interval, else (self,)."""
+        if self.s_audio_early is None:
+            return (self,)
+        return replace(self, s_audio=self.s_audio_early, s_audio_early=None), replace(self, s_audio_early=None)
 
 
 class WindowModel(Protocol):
@@ -106,6 +122,9 @@ class TeacherModel:
     steps = None
     shift = 1.0
     default_guidance = Guidance(1.0, 1.0)  # live: one pass per step fits the CPU budget (docs/runtime.md)
+    # (N,) bool over the reference's tokens to replace by the null reference's in every pass (VideoDiT's ref_drop);
+    # an evaluation-side probe of the torch teacher (distill.teacher_eval --ref-mouth-drop), None in the product
+    ref_drop: torch.Tensor | None = None
 
     def __init__(self, model: Callable[..., torch.Tensor], codec: LatentCodec, cfg: ModelConfig, device: torch.device, method: str = "euler",
                  audio_encoder: Callable[[torch.Tensor], torch.Tensor] | None = None, backend: str = "torch"):
@@ -116,10 +135,16 @@ class TeacherModel:
         self.backend = backend
 
     def passes(self, guidance: Guidance) -> int:
-        return cfg_passes(guidance.s_ref, guidance.s_audio) * (2 if self.sampler is SAMPLERS["heun"] else 1)
+        per_step = max(cfg_passes(g.s_ref, g.s_audio) for g in guidance.phases())  # the costlier phase: budgets stay safe
+        return per_step * (2 if self.sampler is SAMPLERS["heun"] else 1)
 
     def _model_fn(self, guidance: Guidance, **cond: torch.Tensor | None):
         return multi_cfg(self.model, guidance.s_ref, guidance.s_audio, **cond)
+
+    def guided_fn(self, guidance: Guidance, **cond: torch.Tensor | None):
+        """model_fn(x, t) under `guidance`, its audio guidance interval included."""
+        fns = [self._model_fn(g, **cond) for g in guidance.phases()]
+        return fns[0] if len(fns) == 1 else guidance_interval(fns[0], fns[1], guidance.early_from)
 
     @torch.inference_mode()
     def encode_reference(self, image: np.ndarray) -> torch.Tensor:
@@ -137,7 +162,8 @@ class TeacherModel:
         if mot is not None:
             x[:, : mot.shape[1]] = mot
         audio = self.audio_encoder(mel.to(dev)[None])  # (1, F, A, Da)
-        fn = self._model_fn(guidance, ref=ref.to(dev)[None], audio=audio, motion=mot)
+        part = {} if self.ref_drop is None else {"ref_drop": self.ref_drop.to(dev)[None]}  # (1, N)
+        fn = self.guided_fn(guidance, ref=ref.to(dev)[None], audio=audio, motion=mot, **part)
 
         def check(_: dict) -> None:
             if cancel():
@@ -169,7 +195,7 @@ class StudentModel(TeacherModel):
 
     def passes(self, guidance: Guidance) -> int:
         if not self.student_cfg.tokens:
-            return cfg_passes(guidance.s_ref, guidance.s_audio)
+            return max(cfg_passes(g.s_ref, g.s_audio) for g in guidance.phases())
         return 2 if guidance.audio_boost > 0 else 1
 
     def _model_fn(self, guidance: Guidance, **cond: torch.Tensor | None):

@@ -47,6 +47,9 @@ def main(argv: list[str] | None = None) -> int:
                    help=f"default: a token student's own scales, else the teacher's offline {d.s_audio}")
     p.add_argument("--audio-boost", type=float, default=0.0,
                    help="token students: one more pass of audio guidance on their output (0: one pass)")
+    p.add_argument("--s-audio-early", type=float, default=None,
+                   help="an audio guidance interval: this audio scale at flow times >= --early-from (default: none)")
+    p.add_argument("--early-from", type=float, default=0.5, help="where the interval ends, a flow time in (0, 1]")
     p.add_argument("--seed", type=int, default=0)
     args = p.parse_args(argv)
 
@@ -64,7 +67,8 @@ def main(argv: list[str] | None = None) -> int:
         ref_img = load_reference(args.reference, cfg.ae.image_size)  # (S, S, 3)
         s_ref, s_audio = offline_guidance(model, args.s_ref, args.s_audio)
         stream = StreamConfig(steps=args.steps, s_ref=s_ref, s_audio=s_audio, audio_boost=args.audio_boost, adaptive=False,
-                              vad=False, seed=args.seed)
+                              vad=False, seed=args.seed, s_audio_early=args.s_audio_early, early_from=args.early_from)
+        guidance = Guidance(s_ref, s_audio, args.audio_boost, args.s_audio_early, args.early_from)  # bad scales: a clear error
     except (CheckpointError, MediaError, ReferenceError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
@@ -73,7 +77,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     n_frames = math.ceil(len(audio) / (cfg.audio.sample_rate // cfg.fps))
     n_windows = window_count(n_frames, cfg.dit.frames, cfg.dit.motion_frames)
-    nfe = (model.steps or stream.steps) * model.passes(Guidance(stream.s_ref, stream.s_audio, stream.audio_boost))
+    nfe = (model.steps or stream.steps) * model.passes(guidance)
     with tqdm(total=n_windows, desc=f"{model.name}: {n_windows} windows x {nfe} NFE", unit="window") as bar:
         frames, _ = render_offline(model, ref_img, audio, cfg.audio.sample_rate, stream, bar.update)  # (T, H, W, 3)
     write_mp4(args.out, frames, audio, fps=cfg.fps, sample_rate=cfg.audio.sample_rate)

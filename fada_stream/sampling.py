@@ -23,6 +23,8 @@ class TeacherSampling:
     shift: float = 1.0  # SD3 time shift; > 1 favours high noise (useful at 512 px, not at 128)
     s_ref: float = 1.5  # reference guidance: identity sharpness
     s_audio: float = 2.5  # audio guidance: lip-sync strength; both scales are starting points, tuned by evaluation
+    s_audio_early: float | None = None  # an audio guidance interval: this scale at t >= early_from (guidance_interval)
+    early_from: float = 0.5
 
 
 ModelFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
@@ -102,6 +104,17 @@ def combine_multi_cfg(v_uncond: torch.Tensor, v_ref: torch.Tensor, v_full: torch
     One fused pass over memory on CUDA (kernels/cfg_token.py); on CPU exactly this expression.
     """
     return multi_cfg_combine(v_uncond, v_ref, v_full, s_ref, s_audio)
+
+
+def guidance_interval(early: ModelFn, late: ModelFn, t_from: float) -> ModelFn:
+    """model_fn(x, t) that is `early` at flow times t >= t_from and `late` below: guidance limited to a part of the
+    trajectory (Kynkaenniemi et al. 2024 apply it at mid noise; here a stronger audio scale at high noise, where a
+    window's mouth opening is laid down, docs/models.md). Every row of a call shares one time, as the samplers give."""
+
+    def model_fn(x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        return early(x, t) if float(t[0]) >= t_from else late(x, t)
+
+    return model_fn
 
 
 def boost_audio(v_full: torch.Tensor, v_silent: torch.Tensor, boost: float) -> torch.Tensor:

@@ -70,7 +70,9 @@ class AvatarSession:
         self._backend = backend
         self.paced = paced
         self.config = config or StreamConfig()
-        Guidance(*(1.0 if v is None else v for v in (self.config.s_ref, self.config.s_audio)), self.config.audio_boost)  # validate early
+        c = self.config
+        Guidance(1.0 if c.s_ref is None else c.s_ref, 1.0 if c.s_audio is None else c.s_audio, c.audio_boost,
+                 c.s_audio_early, c.early_from)  # validate early
         self._out_rate = output_sample_rate
         self._model: WindowModel | None = None
         self._sched: StreamScheduler | None = None
@@ -201,8 +203,9 @@ class AvatarSession:
         with self._cond:
             sched = self._require()
             old = sched.guidance
-            g = Guidance(old.s_ref if s_ref is None else float(s_ref), old.s_audio if s_audio is None else float(s_audio),
-                         old.audio_boost if audio_boost is None else float(audio_boost))
+            g = dataclasses.replace(old, s_ref=old.s_ref if s_ref is None else float(s_ref),
+                                    s_audio=old.s_audio if s_audio is None else float(s_audio),
+                                    audio_boost=old.audio_boost if audio_boost is None else float(audio_boost))  # an interval stays
             sched.set_guidance(g)
 
     @property

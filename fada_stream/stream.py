@@ -50,6 +50,8 @@ class StreamConfig:
     s_ref: float | None = None
     s_audio: float | None = None
     audio_boost: float = 0.0  # token students: one more pass of audio guidance on their output (generator.Guidance)
+    s_audio_early: float | None = None  # an audio guidance interval: this scale at flow times >= early_from (generator.Guidance)
+    early_from: float = 0.5
     adaptive: bool = True
     budget: float = 0.75  # share of a window's playback time its generation may take before steps drop
     vad: bool = True  # gate the model's audio with webrtcvad (noise between words keeps the mouth still)
@@ -112,7 +114,7 @@ class StreamScheduler:
         self.ref_image = reference  # (S, S, 3) uint8
         d = model.default_guidance
         self.guidance = Guidance(d.s_ref if cfg.s_ref is None else cfg.s_ref, d.s_audio if cfg.s_audio is None else cfg.s_audio,
-                                 cfg.audio_boost)
+                                 cfg.audio_boost, cfg.s_audio_early, cfg.early_from)
         self.steps = model.steps or cfg.steps  # a student's K is fixed
         self.out_rate = out_rate
         self.gen = torch.Generator().manual_seed(cfg.seed)

@@ -238,6 +238,7 @@ class VideoDiT(nn.Module):
         audio: torch.Tensor | None = None,
         extra: torch.Tensor | None = None,
         extra_gates: torch.Tensor | None = None,
+        ref_drop: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """Velocity for a window.
 
@@ -249,7 +250,9 @@ class VideoDiT(nn.Module):
         session can cache the reference's per-layer tokens whatever the guidance scales). `audio`
         (B, F, A, Da), the audio encoder's tokens of `mel`, may be given instead of mel: a sampler
         encodes a window's audio once rather than at every step. extra (B, T, D) are tokens the frame tokens
-        attend to in every block's spatial attention, weighted by extra_gates (depth, D). Returns
+        attend to in every block's spatial attention, weighted by extra_gates (depth, D). ref_drop (B, N) bool
+        replaces those reference tokens by the null reference's, a partial drop (the reference's mouth, so the
+        frames cannot copy its shape: docs/models.md, "The reference's mouth"). Returns
         (B, F, C, h, w), exactly 0 on motion frames, so a sampler leaves them equal to the clean latents.
         """
         b, f = x.shape[:2]
@@ -269,6 +272,8 @@ class VideoDiT(nn.Module):
         r = self.embed_frames(ref[:, None])[:, 0]  # (B, N, D)
         if drop_ref is not None:
             r = torch.where(drop_ref[:, None, None], self.null_ref.to(r.dtype), r)
+        if ref_drop is not None:
+            r = torch.where(ref_drop[:, :, None], self.null_ref.to(r.dtype), r)  # (B, N, D)
         r = r + self.pos_spatial + self.ref_type  # (B, N, D)
         a = self.audio_encoder(mel) if audio is None else audio  # (B, F, A, Da)
         if drop_audio is not None:

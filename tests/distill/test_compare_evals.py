@@ -93,3 +93,22 @@ def test_tradeoff_joins_each_models_settings_into_one_curve(tmp_path):
     assert (tmp_path / "cmp_tradeoff.png").stat().st_size > 0
     assert compare_evals.main([f"naive={a}", "--out", str(tmp_path / "c2")]) == 0
     assert not (tmp_path / "c2_tradeoff.png").exists()  # only when asked
+
+
+def test_common_cuts_a_long_baseline_to_the_faces_a_short_probe_scored(tmp_path, capsys):
+    ref = fake_run(tmp_path / "ref", 0.25, 0.80, 75, clip_sync_c=[0.1, 0.2, 0.3, 0.3, 0.3, 0.3])
+    doc = json.loads((ref / "teacher_eval.json").read_text())  # the ground truth scored clip by clip too
+    doc["splits"][0]["ground_truth"]["clips"] = [{"path": f"gt/c{i}.mp4", "sync_c": 0.5 + i / 10, "offset": i} for i in range(6)]
+    (ref / "teacher_eval.json").write_text(json.dumps(doc))
+    probe = fake_run(tmp_path / "probe", 0.40, 0.80, 75, clip_sync_c=[0.4, 0.4])
+    args = [f"ref={ref}", f"probe={probe}", "--against", "ref"]
+    assert compare_evals.main(args + ["--out", str(tmp_path / "all")]) == 0
+    assert "| test | ref | 75 | 0.250 |" in (tmp_path / "all.md").read_text()  # its own six faces: not the probe's two
+    assert compare_evals.main(args + ["--out", str(tmp_path / "c"), "--common"]) == 0
+    text = (tmp_path / "c.md").read_text()
+    assert "| test | ref | 75 | 0.150 |" in text and "| test | probe | 75 | 0.400 |" in text and "| 267 % |" in text
+    assert "| test | ground truth | - | 0.550 |" in text  # (0.5 + 0.6) / 2: the same two faces
+    assert "| test | probe | ref | +0.250 | 2/2 |" in text
+    other = fake_run(tmp_path / "other", 0.40, 0.80, 75, clip_sync_c=[0.4], first_clip=7)
+    assert compare_evals.main([f"ref={ref}", f"other={other}", "--out", str(tmp_path / "c2"), "--common"]) == 2
+    assert "no clip scored by every run" in capsys.readouterr().err

@@ -31,6 +31,27 @@ def test_skip_leaves_out_the_first_high_clips_for_a_fresh_set(tmp_path):
     assert cli(["--data", str(tmp_path), "--out", str(tmp_path / "out"), "--clips", "2", "--skip", "3"]) == 2
 
 
+def test_an_audio_guidance_interval_applies_to_every_setting_and_a_bad_one_fails_before_rendering(tmp_path):
+    from distill.teacher_eval import parse_args
+
+    cfg = parse_args(["--data", "d", "--out", "o", "--s-audio-early", "6", "--early-from", "0.6"])
+    assert (cfg.s_audio_early, cfg.early_from) == (6.0, 0.6) and parse_args(["--data", "d", "--out", "o"]).s_audio_early is None
+    (tmp_path / "manifest.jsonl").write_text(json.dumps({"id": "c0", "tier": "high"}) + "\n")
+    assert cli(["--data", str(tmp_path), "--out", str(tmp_path / "out"), "--clips", "1", "--s-audio-early", "9"]) == 2
+    assert not (tmp_path / "out").exists()  # refused before anything was loaded or written
+
+
+def test_the_mouth_probe_is_a_flag_for_teachers_only(tmp_path):
+    from distill.teacher_eval import parse_args
+
+    assert parse_args(["--data", "d", "--out", "o", "--ref-mouth-drop"]).ref_mouth_drop
+    (tmp_path / "manifest.jsonl").write_text(json.dumps({"id": "c0", "tier": "high"}) + "\n")
+    from fada_stream.generator import BUNDLED_STUDENT
+
+    assert cli(["--data", str(tmp_path), "--out", str(tmp_path / "out"), "--clips", "1", "--ref-mouth-drop",
+                "--checkpoint", str(BUNDLED_STUDENT)]) == 2  # a probe of the teacher's reference stream
+
+
 def test_teacher_eval_end_to_end(tmp_path):
     pytest.importorskip("av")
     rows = synth_corpus(tmp_path / "test", "test", 1, seed=5, cfg=SynthConfig(moderate_fraction=0.0), workers=1)

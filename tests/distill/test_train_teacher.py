@@ -67,6 +67,27 @@ def test_teacher_loss_falls_in_a_few_steps(cache_file):
     assert losses[-1] < 0.8 * losses[0], losses
 
 
+def test_a_share_of_windows_trains_without_the_references_mouth():
+    mc = preset("tiny", **TINY)
+    b, n = 64, mc.dit.grid**2
+    batch = {"x": torch.randn(b, 6, 4, 16, 16), "ref": torch.randn(b, 4, 16, 16), "mel": torch.randn(b, mc.audio.n_mels, 10)}
+    seen = {}
+
+    def model(xt, t, ref, mel, ref_drop=None, **kw):
+        seen["ref_drop"] = ref_drop
+        return torch.zeros_like(xt)
+
+    plain = train_teacher.flow_loss(model, batch, mc, train_teacher.TrainConfig(**TINY), torch.Generator().manual_seed(0))
+    assert seen["ref_drop"] is None  # off by default: no partial drop, and the same random draws as before
+    cfg = train_teacher.TrainConfig(**TINY, p_ref_mouth_drop=0.5)
+    dropped = train_teacher.flow_loss(model, batch, mc, cfg, torch.Generator().manual_seed(0))
+    rows = seen["ref_drop"]  # (B, N): each window drops the whole mouth region or nothing
+    mouth = train_teacher.region_tokens(mc.dit.grid)
+    assert rows.shape == (b, n) and all(torch.equal(r, mouth) or not r.any() for r in rows)
+    assert 16 < int(rows.any(1).sum()) < 48  # about half of the windows
+    torch.testing.assert_close(plain, dropped)  # the draw comes after the loss's own: its noise and times are unchanged
+
+
 def test_train_scripts_checkpoint_and_resume(cache_file, ae_ckpt, tmp_path):
     out = tmp_path / "teacher"
     args = dict(data=str(cache_file), autoencoder=str(ae_ckpt), out=str(out), steps=2, batch=2, device="cpu", eval_every=2, **TINY)

@@ -69,6 +69,49 @@ def test_audio_boost_is_one_more_pass_of_audio_guidance_on_a_token_student():
             Guidance(1.5, 2.5, audio_boost=bad)
 
 
+def test_an_audio_guidance_interval_guides_high_noise_harder_at_the_same_passes():
+    from fada_stream.generator import Guidance
+    from fada_stream.model.config import ModelConfig
+
+    def fake(x, t, drop_ref=None, drop_audio=None, **cond):  # v(0,0) = 0, v(ref,0) = 1, v(ref,audio) = 2 on every row
+        return (2.0 * ~drop_audio + 1.0 * (drop_audio & ~drop_ref)).float().view(-1, 1, 1, 1, 1).expand_as(x)
+
+    teacher = TeacherModel(fake, None, ModelConfig(), torch.device("cpu"), audio_encoder=lambda m: m)
+    g = Guidance(1.5, 2.5, s_audio_early=6.0, early_from=0.6)
+    fn = teacher.guided_fn(g, ref=torch.zeros(1, 4, 2, 2))
+    x = torch.zeros(1, 3, 4, 2, 2)
+    early, late = fn(x, torch.tensor([0.8])), fn(x, torch.tensor([0.4]))
+    torch.testing.assert_close(early, torch.full_like(x, 1.5 + 6.0 * 1.0))  # s_ref (1 - 0) + s_audio_early (2 - 1)
+    torch.testing.assert_close(late, torch.full_like(x, 1.5 + 2.5 * 1.0))
+    assert teacher.passes(g) == teacher.passes(Guidance(1.5, 2.5)) == 3  # the interval costs no pass
+    assert teacher.passes(Guidance(1.0, 1.0, s_audio_early=4.0)) == 2  # its costlier phase: the early one needs v(ref, 0)
+    assert [(p.s_ref, p.s_audio, p.s_audio_early) for p in g.phases()] == [(1.5, 6.0, None), (1.5, 2.5, None)]
+    assert Guidance(1.5, 2.5).phases() == (Guidance(1.5, 2.5),)
+    for bad in ({"s_audio_early": 9.0}, {"s_audio_early": float("nan")}, {"s_audio_early": 4.0, "early_from": 0.0},
+                {"s_audio_early": 4.0, "early_from": 1.5}):
+        with pytest.raises(ValueError, match="s_audio_early|early_from"):
+            Guidance(1.5, 2.5, **bad)
+
+
+def test_a_partial_reference_drop_reaches_every_guidance_branch_of_the_teacher():
+    from fada_stream.generator import Guidance
+    from fada_stream.model.config import ModelConfig
+
+    seen = []
+
+    def fake(x, t, drop_ref=None, drop_audio=None, ref_drop=None, **cond):
+        seen.append(None if ref_drop is None else tuple(ref_drop.shape))
+        return torch.zeros_like(x)
+
+    teacher = TeacherModel(fake, None, ModelConfig(), torch.device("cpu"), audio_encoder=lambda m: m)
+    args = (torch.zeros(4, 2, 2), torch.zeros(8, 10), None, torch.randn(3, 4, 2, 2), 2, Guidance(1.5, 2.5), lambda: False)
+    teacher.sample(*args)
+    assert seen == [None, None]  # the product never drops part of the reference
+    teacher.ref_drop = torch.zeros(4, dtype=torch.bool)
+    teacher.sample(*args)
+    assert seen[2:] == [(3, 4), (3, 4)]  # every step, all three branches (3, N)
+
+
 def test_audio_boost_reaches_the_sampler_and_survives_a_change_of_scales():
     import asyncio
 
@@ -92,5 +135,9 @@ def test_audio_boost_reaches_the_sampler_and_survives_a_change_of_scales():
             with pytest.raises(ValueError, match="audio_boost"):
                 s.set_guidance(s_ref=1.0, audio_boost=5.0)
             assert s.guidance.s_ref != 1.0 and s.guidance.audio_boost == 0.0  # a refused change changes nothing
+
+        async with AvatarSession(config=StreamConfig(s_audio_early=5.0, early_from=0.7, idle=False), paced=False, backend="torch") as s:
+            s.set_guidance(s_audio=3.0)
+            assert (s.guidance.s_audio, s.guidance.s_audio_early, s.guidance.early_from) == (3.0, 5.0, 0.7)  # the interval stays
 
     asyncio.run(run())

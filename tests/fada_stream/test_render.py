@@ -32,6 +32,8 @@ def test_render_cli_writes_mp4_as_long_as_the_audio(tmp_path):
     assert n_video == 23  # ceil(0.9 s * 25 fps)
     assert render.main(args[:2] + ["--reference", str(tmp_path / "a.wav")] + args[4:]) == 2  # a wav as the face
     assert render.main(["--audio", str(tmp_path / "ref.png")] + args[2:]) == 2  # an image as the speech
+    assert render.main(args + ["--s-audio-early", "5", "--early-from", "0.6"]) == 0  # an audio guidance interval
+    assert render.main(args + ["--s-audio-early", "9"]) == 2 and render.main(args + ["--s-audio-early", "5", "--early-from", "0"]) == 2
 
 
 def test_render_without_reference_uses_the_bundled_face(tmp_path):

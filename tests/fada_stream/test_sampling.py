@@ -4,7 +4,8 @@ import torch
 
 from fada_stream.model import build_teacher, preset
 from fada_stream.sampling import (
-    SAMPLERS, add_noise, cfg_passes, combine_multi_cfg, get_ts, multi_cfg, sample_euler, velocity_target, window_noise,
+    SAMPLERS, add_noise, cfg_passes, combine_multi_cfg, get_ts, guidance_interval, multi_cfg, sample_euler, velocity_target,
+    window_noise,
 )
 
 
@@ -79,6 +80,16 @@ def test_multi_cfg_evaluates_only_branches_with_weight_in_one_batched_call(s_ref
     v = multi_cfg(lambda x, t, **kw: seen.append(len(x)) or model(x, t, **kw), s_ref, s_audio, ref=ref, mel=mel)(x, t)
     assert seen == [2 * passes] and cfg_passes(s_ref, s_audio) == passes
     assert torch.allclose(v, combine_multi_cfg(v_uncond, v_ref, v_full, s_ref, s_audio), atol=1e-5)
+
+
+def test_guidance_interval_uses_the_early_guidance_at_high_noise_only():
+    seen = []
+    early = lambda x, t: seen.append(("early", float(t[0]))) or torch.ones_like(x)  # noqa: E731
+    late = lambda x, t: seen.append(("late", float(t[0]))) or torch.zeros_like(x)  # noqa: E731
+    x = torch.zeros(2, 3)
+    out = sample_euler(guidance_interval(early, late, 0.5), x, get_ts(4))  # t = 1, 0.75, 0.5, 0.25 -> 0
+    assert seen == [("early", 1.0), ("early", 0.75), ("early", 0.5), ("late", 0.25)]  # t >= 0.5 is early
+    torch.testing.assert_close(out, torch.full((2, 3), -0.75))  # only the early steps moved x: 3 steps of dt = -0.25
 
 
 def test_multi_cfg_scales_each_difference():

@@ -85,6 +85,21 @@ def test_dropped_conditions_are_ignored_and_flags_are_per_sample():
     assert torch.allclose(mixed[1], model(**kw, drop_ref=no, drop_audio=no)[1], atol=1e-5)
 
 
+def test_a_partial_reference_drop_blanks_only_the_chosen_tokens():
+    cfg = tiny_cfg()
+    model, kw = perturbed(cfg), inputs(cfg)
+    n = cfg.dit.grid**2
+    every, none = torch.ones(2, n, dtype=torch.bool), torch.zeros(2, n, dtype=torch.bool)
+    assert torch.equal(model(**kw, ref_drop=every), model(**kw, drop_ref=torch.tensor([True, True])))  # all of it: no reference
+    assert torch.equal(model(**kw, ref_drop=none), model(**kw))
+    part = none.clone()
+    part[:, n // 2 :] = True  # the lower half of the reference, as a mouth drop would
+    other = dict(kw, ref=kw["ref"].clone())
+    other["ref"][..., cfg.dit.latent_size // 2 :, :] += 1.0  # changed only where the dropped tokens lie
+    torch.testing.assert_close(model(**kw, ref_drop=part), model(**other, ref_drop=part))
+    assert not torch.allclose(model(**kw), model(**other), atol=1e-4)
+
+
 def test_cond_hook_adds_to_the_timestep_embedding():
     cfg = tiny_cfg()
     model, kw = perturbed(cfg), inputs(cfg)
