@@ -357,7 +357,7 @@ def main(cfg: TeacherEvalConfig) -> tuple[dict[str, Any], list[Path]]:
     model = load_window_model(cfg.checkpoint, "cpu", method=cfg.method, backend="torch")  # torch: figures comparable across sessions
     mcfg = model.cfg
     if cfg.ref_mouth_drop:
-        if not hasattr(model, "ref_drop") or getattr(model, "student_cfg", None) is not None:
+        if getattr(model, "student_cfg", None) is not None:  # a student's DiT takes no ref_drop
             raise ValueError("--ref-mouth-drop probes the teacher: give a teacher checkpoint")
         model.ref_drop = region_tokens(mcfg.dit.grid)
     decoders = load_decoders(cfg.decoders, model)
