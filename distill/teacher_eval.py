@@ -68,6 +68,7 @@ class TeacherEvalConfig:
     s_audio_early: float | None = None  # every setting with an audio guidance interval (sampling.guidance_interval)
     early_from: float = 0.5
     ref_mouth_drop: bool = False  # a probe: the reference's mouth tokens (MOUTH_BOX) replaced by the null reference's
+    mouth_drop_from: float = 0.0  # ... at flow times t >= this only (0: every step; TeacherModel.ref_drop_from)
 
 
 @dataclass(frozen=True)
@@ -352,6 +353,8 @@ def main(cfg: TeacherEvalConfig) -> tuple[dict[str, Any], list[Path]]:
     t0 = time.time()
     split_ids = {Path(d): high_ids(Path(d), cfg.clips, cfg.skip) for d in cfg.data}  # before any loading: a bad set fails at once
     Guidance(1.0, 1.0, 0.0, cfg.s_audio_early, cfg.early_from)  # so does a bad guidance interval
+    if not 0.0 <= cfg.mouth_drop_from < 1.0 or (cfg.mouth_drop_from > 0 and not cfg.ref_mouth_drop):
+        raise ValueError(f"--mouth-drop-from must be a flow time in [0, 1) and come with --ref-mouth-drop, got {cfg.mouth_drop_from!r}")
     torch.set_num_threads(cfg.threads)
     torch.set_flush_denormal(True)  # denormal activations slow CPU kernels many times over
     model = load_window_model(cfg.checkpoint, "cpu", method=cfg.method, backend="torch")  # torch: figures comparable across sessions
@@ -360,6 +363,7 @@ def main(cfg: TeacherEvalConfig) -> tuple[dict[str, Any], list[Path]]:
         if getattr(model, "student_cfg", None) is not None:  # a student's DiT takes no ref_drop
             raise ValueError("--ref-mouth-drop probes the teacher: give a teacher checkpoint")
         model.ref_drop = region_tokens(mcfg.dit.grid)
+        model.ref_drop_from = cfg.mouth_drop_from
     decoders = load_decoders(cfg.decoders, model)
     experts = load_experts(cfg.experts)
     default = TeacherSampling(steps=cfg.steps, method=cfg.method)
@@ -428,11 +432,14 @@ def parse_args(argv: list[str] | None = None) -> TeacherEvalConfig:
     p.add_argument("--early-from", type=float, default=d.early_from)
     p.add_argument("--ref-mouth-drop", action="store_true",
                    help="a probe: replace the reference's mouth tokens by the null reference's in every pass (teacher only)")
+    p.add_argument("--mouth-drop-from", type=float, default=d.mouth_drop_from,
+                   help="with --ref-mouth-drop: drop them at flow times t >= this only (high noise; 0: every step)")
     a = p.parse_args(argv)
     return TeacherEvalConfig(data=tuple(a.data), out=a.out, clips=a.clips, skip=a.skip, steps=a.steps, method=a.method,
                              s_audio=tuple(a.s_audio), s_ref=tuple(a.s_ref), center=tuple(a.center) if a.center else None, checkpoint=a.checkpoint, experts=a.experts,
                              seed=a.seed, threads=a.threads, audio_boost=a.audio_boost, decoders=tuple(a.decoder),
-                             s_audio_early=a.s_audio_early, early_from=a.early_from, ref_mouth_drop=a.ref_mouth_drop)
+                             s_audio_early=a.s_audio_early, early_from=a.early_from, ref_mouth_drop=a.ref_mouth_drop,
+                             mouth_drop_from=a.mouth_drop_from)
 
 
 def cli(argv: list[str] | None = None) -> int:

@@ -125,6 +125,9 @@ class TeacherModel:
     # (N,) bool over the reference's tokens to replace by the null reference's in every pass (VideoDiT's ref_drop);
     # an evaluation-side probe of the torch teacher (distill.teacher_eval --ref-mouth-drop), None in the product
     ref_drop: torch.Tensor | None = None
+    # ref_drop at flow times t >= ref_drop_from only (0: every step): high noise lays down the mouth's opening, low
+    # noise its lips and teeth, so the late steps may keep the reference's mouth for identity (docs/models.md)
+    ref_drop_from: float = 0.0
 
     def __init__(self, model: Callable[..., torch.Tensor], codec: LatentCodec, cfg: ModelConfig, device: torch.device, method: str = "euler",
                  audio_encoder: Callable[[torch.Tensor], torch.Tensor] | None = None, backend: str = "torch"):
@@ -162,8 +165,11 @@ class TeacherModel:
         if mot is not None:
             x[:, : mot.shape[1]] = mot
         audio = self.audio_encoder(mel.to(dev)[None])  # (1, F, A, Da)
-        part = {} if self.ref_drop is None else {"ref_drop": self.ref_drop.to(dev)[None]}  # (1, N)
-        fn = self.guided_fn(guidance, ref=ref.to(dev)[None], audio=audio, motion=mot, **part)
+        cond = {"ref": ref.to(dev)[None], "audio": audio, "motion": mot}
+        fn = self.guided_fn(guidance, **cond)
+        if self.ref_drop is not None:
+            dropped = self.guided_fn(guidance, ref_drop=self.ref_drop.to(dev)[None], **cond)  # ref_drop (1, N)
+            fn = dropped if self.ref_drop_from <= 0 else guidance_interval(dropped, fn, self.ref_drop_from)
 
         def check(_: dict) -> None:
             if cancel():

@@ -110,6 +110,9 @@ def test_a_partial_reference_drop_reaches_every_guidance_branch_of_the_teacher()
     teacher.ref_drop = torch.zeros(4, dtype=torch.bool)
     teacher.sample(*args)
     assert seen[2:] == [(3, 4), (3, 4)]  # every step, all three branches (3, N)
+    teacher.ref_drop_from = 0.5
+    teacher.sample(*args[:4], 4, *args[5:])  # flow times 1, 0.75, 0.5, 0.25
+    assert seen[4:] == [(3, 4), (3, 4), (3, 4), None]  # high noise only: the last step sees the whole reference
 
 
 def test_audio_boost_reaches_the_sampler_and_survives_a_change_of_scales():
