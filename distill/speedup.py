@@ -10,9 +10,10 @@ window's new frames. So both sample and decode the same seeded window on the sam
 `teacher_eval`'s ms / window times) and the whole window (sampling + decode, what a stream pays). The target
 (../shared/docs/targets.md): the student at least 30x faster per window in the same CPU run.
 
-The teacher samples as it does offline (fada_stream.sampling.TeacherSampling: 25 steps x 3 passes at s_ref 1.5 /
-s_audio 2.5); the student at its own K steps and offline scales (fada_stream.render.offline_guidance: a token
-student's own defaults, one pass each; a naive student the teacher's scales over its three branches).
+Each samples as `fada_stream.render` does (fada_stream.render.offline_guidance): the teacher 25 steps x 3 passes
+at s_ref 1.5 / s_audio 2.5 with sampling.TEACHER_RENDER's interval and mouth drop (neither costs a pass); the
+student at its own K steps and offline scales (a token student's own defaults, one pass each; a naive student the
+teacher's scales over its three branches).
 """
 from __future__ import annotations
 
@@ -70,9 +71,7 @@ def measure(teacher_dir: Path, student_dir: Path, backend: str, device: torch.de
     if _window_shape(teacher) != _window_shape(student):
         raise ValueError(f"the two windows differ (frames, motion frames, image size): teacher {_window_shape(teacher)}, "
                          f"student {_window_shape(student)}; a per-window ratio needs the same window")
-    d = TeacherSampling()
-    t_guidance = Guidance(d.s_ref, d.s_audio)
-    s_guidance = Guidance(*offline_guidance(student, None, None))
+    t_guidance, s_guidance = offline_guidance(teacher), offline_guidance(student)  # what fada_stream.render samples each with
     t_steps, s_steps = teacher_steps, student.steps
     w = random_window(teacher.cfg, seed)
     runs = {"teacher": (teacher, t_steps, t_guidance, 1), "student": (student, s_steps, s_guidance, student_windows)}

@@ -29,7 +29,6 @@ import torch
 
 import fada_stream
 from distill.data.manifest import read_manifest
-from distill.data.mouth_region import region_tokens
 from distill.data.video_io import atomic_path
 from distill.eval.experts import DEFAULT_DIR, Experts
 from distill.eval.score import ScoreConfig, score_videos
@@ -67,8 +66,9 @@ class TeacherEvalConfig:
     decoders: tuple[Path, ...] = ()  # more autoencoders (same encoder) that decode the same latents, scored apart
     s_audio_early: float | None = None  # every setting with an audio guidance interval (sampling.guidance_interval)
     early_from: float = 0.5
-    ref_mouth_drop: bool = False  # a probe: the reference's mouth tokens (MOUTH_BOX) replaced by the null reference's
-    mouth_drop_from: float = 0.0  # ... at flow times t >= this only (0: every step; TeacherModel.ref_drop_from)
+    ref_mouth_drop: bool = False  # the reference's mouth tokens (MOUTH_BOX) replaced by the null reference's (teacher only)
+    mouth_drop_from: float = 0.0  # ... at flow times t >= this only (0: every step; generator.Guidance.mouth_drop_from)
+    backend: Literal["torch", "onnx"] = "torch"  # torch: figures comparable across sessions; onnx: the renderer's CPU default
 
 
 @dataclass(frozen=True)
@@ -165,8 +165,11 @@ def render_setting(
     for _, folder in extra.values():
         folder.mkdir(parents=True, exist_ok=True)
 
-    def count(_module: torch.nn.Module, args: tuple, _out: torch.Tensor) -> None:
-        stats.nfe += args[0].shape[0]  # x (3B, F, C, h, w): one row per guidance branch
+    denoiser = model.model  # a torch module or onnxruntime's OrtDenoiser: counted the same way, at the call
+
+    def counted(x: torch.Tensor, *args: Any, **kwargs: Any) -> torch.Tensor:
+        stats.nfe += x.shape[0]  # x (3B, F, C, h, w): one row per guidance branch
+        return denoiser(x, *args, **kwargs)
 
     own_decode = model.decode
 
@@ -179,8 +182,9 @@ def render_setting(
 
     cfg = model.cfg
     stream = StreamConfig(steps=sampling.steps, s_ref=sampling.s_ref, s_audio=sampling.s_audio, audio_boost=audio_boost,
-                          adaptive=False, vad=False, seed=seed, s_audio_early=sampling.s_audio_early, early_from=sampling.early_from)
-    handle = model.model.register_forward_hook(count)
+                          adaptive=False, vad=False, seed=seed, s_audio_early=sampling.s_audio_early, early_from=sampling.early_from,
+                          mouth_drop_from=sampling.mouth_drop_from)
+    model.model = counted  # an instance attribute for the renders below, given back in `finally`
     if extra:
         model.decode = decode  # an instance attribute over the method, removed below
     try:
@@ -206,7 +210,7 @@ def render_setting(
             if progress:
                 progress()
     finally:
-        handle.remove()
+        model.model = denoiser
         if extra:
             del model.decode
     for es in extra_stats.values():  # the same samples: only the decoder differs
@@ -352,18 +356,18 @@ def main(cfg: TeacherEvalConfig) -> tuple[dict[str, Any], list[Path]]:
 
     t0 = time.time()
     split_ids = {Path(d): high_ids(Path(d), cfg.clips, cfg.skip) for d in cfg.data}  # before any loading: a bad set fails at once
-    Guidance(1.0, 1.0, 0.0, cfg.s_audio_early, cfg.early_from)  # so does a bad guidance interval
-    if not 0.0 <= cfg.mouth_drop_from < 1.0 or (cfg.mouth_drop_from > 0 and not cfg.ref_mouth_drop):
-        raise ValueError(f"--mouth-drop-from must be a flow time in [0, 1) and come with --ref-mouth-drop, got {cfg.mouth_drop_from!r}")
+    if cfg.mouth_drop_from > 0 and not cfg.ref_mouth_drop:
+        raise ValueError(f"--mouth-drop-from must come with --ref-mouth-drop, got {cfg.mouth_drop_from!r} alone")
+    mouth_drop = cfg.mouth_drop_from if cfg.ref_mouth_drop else None
+    guidance = Guidance(1.0, 1.0, 0.0, cfg.s_audio_early, cfg.early_from, mouth_drop)  # a bad interval or drop fails at once too
     torch.set_num_threads(cfg.threads)
     torch.set_flush_denormal(True)  # denormal activations slow CPU kernels many times over
-    model = load_window_model(cfg.checkpoint, "cpu", method=cfg.method, backend="torch")  # torch: figures comparable across sessions
+    model = load_window_model(cfg.checkpoint, "cpu", method=cfg.method, backend=cfg.backend)
     mcfg = model.cfg
-    if cfg.ref_mouth_drop:
-        if getattr(model, "student_cfg", None) is not None:  # a student's DiT takes no ref_drop
-            raise ValueError("--ref-mouth-drop probes the teacher: give a teacher checkpoint")
-        model.ref_drop = region_tokens(mcfg.dit.grid)
-        model.ref_drop_from = cfg.mouth_drop_from
+    try:
+        model.check_guidance(guidance)
+    except ValueError as e:
+        raise ValueError(f"--ref-mouth-drop: {e}") from e
     decoders = load_decoders(cfg.decoders, model)
     experts = load_experts(cfg.experts)
     default = TeacherSampling(steps=cfg.steps, method=cfg.method)
@@ -388,7 +392,7 @@ def main(cfg: TeacherEvalConfig) -> tuple[dict[str, Any], list[Path]]:
             for s in settings:
                 bar.set_postfix_str(f"{data_dir.name} {s.name}")
                 sampling = TeacherSampling(steps=cfg.steps, method=cfg.method, s_ref=s.s_ref, s_audio=s.s_audio,
-                                           s_audio_early=cfg.s_audio_early, early_from=cfg.early_from)
+                                           s_audio_early=cfg.s_audio_early, early_from=cfg.early_from, mouth_drop_from=mouth_drop)
                 extra = {n: (ae, cfg.out / f"decoder_{n}" / "videos" / data_dir.name / s.folder) for n, ae in decoders.items()}
                 stats, extra_stats = render_setting(model, clips, sampling, cfg.out / "videos" / data_dir.name / s.folder,
                                                     cfg.seed, lambda: bar.update(1), cfg.audio_boost, extra)
@@ -431,15 +435,18 @@ def parse_args(argv: list[str] | None = None) -> TeacherEvalConfig:
                    help="an audio guidance interval in every setting: this audio scale at flow times >= --early-from")
     p.add_argument("--early-from", type=float, default=d.early_from)
     p.add_argument("--ref-mouth-drop", action="store_true",
-                   help="a probe: replace the reference's mouth tokens by the null reference's in every pass (teacher only)")
+                   help="replace the reference's mouth tokens by the null reference's in every pass (teacher only)")
     p.add_argument("--mouth-drop-from", type=float, default=d.mouth_drop_from,
-                   help="with --ref-mouth-drop: drop them at flow times t >= this only (high noise; 0: every step)")
+                   help="with --ref-mouth-drop: drop them at flow times t >= this only (high noise; 0: every step); "
+                        "--s-audio-early 6 --ref-mouth-drop --mouth-drop-from 0.5 is what fada_stream.render samples the teacher with")
+    p.add_argument("--backend", choices=["torch", "onnx"], default=d.backend,
+                   help="torch (default: figures comparable across sessions) or onnx (onnxruntime: the renderer's CPU default)")
     a = p.parse_args(argv)
     return TeacherEvalConfig(data=tuple(a.data), out=a.out, clips=a.clips, skip=a.skip, steps=a.steps, method=a.method,
                              s_audio=tuple(a.s_audio), s_ref=tuple(a.s_ref), center=tuple(a.center) if a.center else None, checkpoint=a.checkpoint, experts=a.experts,
                              seed=a.seed, threads=a.threads, audio_boost=a.audio_boost, decoders=tuple(a.decoder),
                              s_audio_early=a.s_audio_early, early_from=a.early_from, ref_mouth_drop=a.ref_mouth_drop,
-                             mouth_drop_from=a.mouth_drop_from)
+                             mouth_drop_from=a.mouth_drop_from, backend=a.backend)
 
 
 def cli(argv: list[str] | None = None) -> int:

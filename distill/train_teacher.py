@@ -31,7 +31,7 @@ from torch.nn.parallel import DistributedDataParallel as DDP
 from torch.utils.data import DataLoader, RandomSampler, default_collate
 from tqdm import tqdm
 
-from distill.data.mouth_region import region_tokens
+from fada_stream.mouth_region import region_tokens
 from distill.data.restyle import restyle_cache_frames
 from distill.data.windows import Cache, WindowDataset
 from distill.train_autoencoder import resolve_cache
@@ -72,7 +72,7 @@ class TrainConfig:
     # reference-only branches of the three-branch guidance; the rest see reference + audio.
     p_uncond: float = 0.1
     p_drop_audio: float = 0.1
-    # Share of windows whose reference loses its mouth tokens (distill.data.mouth_region, replaced by the null
+    # Share of windows whose reference loses its mouth tokens (fada_stream.mouth_region, replaced by the null
     # reference's): the teacher copies the reference's mouth on unseen faces, and dropping it at sampling time lifts
     # their lip sync at a cost in identity (docs/models.md, "The sampler's side"); trained this way it must draw the
     # mouth from the audio and the motion frames. 0: off, and the random draws are those of a run without it.

@@ -21,6 +21,7 @@ import torch
 from fada_stream.checkpoint import CheckpointError
 from fada_stream.model import AudioConfig, ModelConfig, StudentConfig, StudentDiT, load_student, load_teacher
 from fada_stream.model.autoencoder import LatentCodec, images_to_unit, unit_to_images
+from fada_stream.mouth_region import region_tokens
 from fada_stream.sampling import SAMPLERS, boost_audio, cfg_passes, get_ts, guidance_interval, multi_cfg
 
 DEFAULT_CHECKPOINT = Path(__file__).parent / "assets" / "teacher"
@@ -47,6 +48,11 @@ class Guidance:
     # there without the late steps' cost in detail (docs/models.md, "The sampler's side"). None: one scale.
     s_audio_early: float | None = None
     early_from: float = 0.5
+    # The teacher only: at flow times t >= mouth_drop_from the reference's mouth tokens (mouth_region.MOUTH_BOX) are
+    # replaced by the null reference's in every pass, so the window's mouth opening, laid down at high noise, follows
+    # the audio rather than the reference's own mouth; the later steps get the mouth back for lips, teeth and
+    # identity (docs/models.md, "The mouth dropped at high noise only"). 0: every step; None: off. Costs no pass.
+    mouth_drop_from: float | None = None
 
     def __post_init__(self) -> None:
         for name in ("s_ref", "s_audio", "s_audio_early"):
@@ -61,6 +67,9 @@ class Guidance:
         e = self.early_from
         if not isinstance(e, (int, float)) or not 0.0 < e <= 1.0:
             raise ValueError(f"early_from must be a flow time in (0, 1], got {e!r}")
+        m = self.mouth_drop_from
+        if m is not None and (isinstance(m, bool) or not isinstance(m, (int, float)) or not 0.0 <= m < 1.0):
+            raise ValueError(f"mouth_drop_from must be a flow time in [0, 1) or None, got {m!r}")
 
     def phases(self) -> tuple[Guidance, ...]:
         """The scales each part of the trajectory uses: (early, late) with an interval, else (self,)."""
@@ -78,6 +87,8 @@ class WindowModel(Protocol):
     default_guidance: Guidance  # the scales a stream uses unless configured
 
     def passes(self, guidance: Guidance) -> int: ...
+
+    def check_guidance(self, guidance: Guidance) -> None: ...  # ValueError for a setting this model cannot sample
 
     def encode_reference(self, image: np.ndarray) -> torch.Tensor: ...
 
@@ -122,12 +133,6 @@ class TeacherModel:
     steps = None
     shift = 1.0
     default_guidance = Guidance(1.0, 1.0)  # live: one pass per step fits the CPU budget (docs/runtime.md)
-    # (N,) bool over the reference's tokens to replace by the null reference's in every pass (VideoDiT's ref_drop);
-    # an evaluation-side probe of the torch teacher (distill.teacher_eval --ref-mouth-drop), None in the product
-    ref_drop: torch.Tensor | None = None
-    # ref_drop at flow times t >= ref_drop_from only (0: every step): high noise lays down the mouth's opening, low
-    # noise its lips and teeth, so the late steps may keep the reference's mouth for identity (docs/models.md)
-    ref_drop_from: float = 0.0
 
     def __init__(self, model: Callable[..., torch.Tensor], codec: LatentCodec, cfg: ModelConfig, device: torch.device, method: str = "euler",
                  audio_encoder: Callable[[torch.Tensor], torch.Tensor] | None = None, backend: str = "torch"):
@@ -136,6 +141,10 @@ class TeacherModel:
         # The audio tokens depend on the window's mel only: encoded once per window, not at every step.
         self.audio_encoder = audio_encoder or _dit(model).audio_encoder
         self.backend = backend
+        self.mouth = region_tokens(cfg.dit.grid)  # (N,) bool: the reference tokens Guidance.mouth_drop_from drops
+
+    def check_guidance(self, guidance: Guidance) -> None:
+        """The teacher samples every Guidance (its boost is ignored: real CFG already guides the audio)."""
 
     def passes(self, guidance: Guidance) -> int:
         per_step = max(cfg_passes(g.s_ref, g.s_audio) for g in guidance.phases())  # the costlier phase: budgets stay safe
@@ -166,10 +175,11 @@ class TeacherModel:
             x[:, : mot.shape[1]] = mot
         audio = self.audio_encoder(mel.to(dev)[None])  # (1, F, A, Da)
         cond = {"ref": ref.to(dev)[None], "audio": audio, "motion": mot}
+        self.check_guidance(guidance)
         fn = self.guided_fn(guidance, **cond)
-        if self.ref_drop is not None:
-            dropped = self.guided_fn(guidance, ref_drop=self.ref_drop.to(dev)[None], **cond)  # ref_drop (1, N)
-            fn = dropped if self.ref_drop_from <= 0 else guidance_interval(dropped, fn, self.ref_drop_from)
+        if guidance.mouth_drop_from is not None:
+            dropped = self.guided_fn(guidance, ref_drop=self.mouth.to(dev)[None], **cond)  # ref_drop (1, N)
+            fn = dropped if guidance.mouth_drop_from <= 0 else guidance_interval(dropped, fn, guidance.mouth_drop_from)
 
         def check(_: dict) -> None:
             if cancel():
@@ -198,6 +208,12 @@ class StudentModel(TeacherModel):
         # A token student pays one pass whatever the scales, so the stream uses the scales it was tuned at; a naive
         # student pays a pass per guidance branch at its fixed K, so it defaults to one pass, as the teacher.
         self.default_guidance = Guidance(cfg.s_ref, cfg.s_audio) if cfg.tokens else TeacherModel.default_guidance
+
+    def check_guidance(self, guidance: Guidance) -> None:
+        """A student was distilled from the teacher's full reference: a partly dropped one is unmeasured for a naive
+        student and outside what a token student's CFG tokens learnt, so it is refused rather than guessed at."""
+        if guidance.mouth_drop_from is not None:
+            raise ValueError("mouth_drop_from is a teacher sampler setting: a distilled student samples with the whole reference")
 
     def passes(self, guidance: Guidance) -> int:
         if not self.student_cfg.tokens:

@@ -25,6 +25,14 @@ class TeacherSampling:
     s_audio: float = 2.5  # audio guidance: lip-sync strength; both scales are starting points, tuned by evaluation
     s_audio_early: float | None = None  # an audio guidance interval: this scale at t >= early_from (guidance_interval)
     early_from: float = 0.5
+    mouth_drop_from: float | None = None  # the reference's mouth dropped at t >= this (generator.Guidance; None: off)
+
+
+# What `python -m fada_stream.render` samples the teacher with: the plain formula above plus the audio interval and
+# the mouth dropped at high noise, the one setting of the bundled teacher measured to pass issue 3's bars on both
+# splits (docs/models.md, "The renderer's teacher sampler"); still 75 NFE. TeacherSampling() stays the plain formula,
+# so the evaluation commands recorded before it reproduce.
+TEACHER_RENDER = TeacherSampling(s_audio_early=6.0, early_from=0.5, mouth_drop_from=0.5)
 
 
 ModelFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]

@@ -72,7 +72,7 @@ class AvatarSession:
         self.config = config or StreamConfig()
         c = self.config
         Guidance(1.0 if c.s_ref is None else c.s_ref, 1.0 if c.s_audio is None else c.s_audio, c.audio_boost,
-                 c.s_audio_early, c.early_from)  # validate early
+                 c.s_audio_early, c.early_from, c.mouth_drop_from)  # validate early (the model checks its own part at start)
         self._out_rate = output_sample_rate
         self._model: WindowModel | None = None
         self._sched: StreamScheduler | None = None
@@ -205,7 +205,7 @@ class AvatarSession:
             old = sched.guidance
             g = dataclasses.replace(old, s_ref=old.s_ref if s_ref is None else float(s_ref),
                                     s_audio=old.s_audio if s_audio is None else float(s_audio),
-                                    audio_boost=old.audio_boost if audio_boost is None else float(audio_boost))  # an interval stays
+                                    audio_boost=old.audio_boost if audio_boost is None else float(audio_boost))  # an interval, a mouth drop stay
             sched.set_guidance(g)
 
     @property

@@ -52,6 +52,9 @@ class StreamConfig:
     audio_boost: float = 0.0  # token students: one more pass of audio guidance on their output (generator.Guidance)
     s_audio_early: float | None = None  # an audio guidance interval: this scale at flow times >= early_from (generator.Guidance)
     early_from: float = 0.5
+    # The teacher only: drop the reference's mouth at flow times >= this (generator.Guidance; None: off). The box is
+    # fixed on a face-aligned crop (fada_stream.mouth_region), so it needs a reference framed like the bundled face.
+    mouth_drop_from: float | None = None
     adaptive: bool = True
     budget: float = 0.75  # share of a window's playback time its generation may take before steps drop
     vad: bool = True  # gate the model's audio with webrtcvad (noise between words keeps the mouth still)
@@ -114,7 +117,8 @@ class StreamScheduler:
         self.ref_image = reference  # (S, S, 3) uint8
         d = model.default_guidance
         self.guidance = Guidance(d.s_ref if cfg.s_ref is None else cfg.s_ref, d.s_audio if cfg.s_audio is None else cfg.s_audio,
-                                 cfg.audio_boost, cfg.s_audio_early, cfg.early_from)
+                                 cfg.audio_boost, cfg.s_audio_early, cfg.early_from, cfg.mouth_drop_from)
+        model.check_guidance(self.guidance)  # a setting the model cannot sample fails here, not in the first window
         self.steps = model.steps or cfg.steps  # a student's K is fixed
         self.out_rate = out_rate
         self.gen = torch.Generator().manual_seed(cfg.seed)
@@ -206,6 +210,7 @@ class StreamScheduler:
         self.ref, self.ref_image = ref_latent, image
 
     def set_guidance(self, guidance: Guidance) -> None:
+        self.model.check_guidance(guidance)
         self.guidance = guidance
 
     # ------------------------------------------------------------------ windows

@@ -37,8 +37,8 @@ class OnnxExportError(CheckpointError):
 
 MANIFEST = "onnx.json"
 FORMAT = "fada-stream-onnx"
-EXPORT_VERSION = 3  # 2: the decoder of a reference-aware autoencoder takes the reference; 3: an audio-aware one each
-# frame's mel window. Bump when the graphs' inputs or outputs change
+EXPORT_VERSION = 4  # 2: the decoder of a reference-aware autoencoder takes the reference; 3: an audio-aware one each
+# frame's mel window; 4: a teacher's denoiser takes ref_drop (the mouth drop). Bump when the graphs' inputs or outputs change
 OPSET = 18
 MAX_BATCH = 256  # the batch dimension's upper bound in the graphs (3 guidance branches x many windows)
 # What the traced graphs depend on besides the checkpoint: the model code (and the kernels' torch references it
@@ -54,10 +54,11 @@ class DenoiserGraph(nn.Module):
         super().__init__()
         self.model, self.tokens = model, tokens
 
-    def forward(self, x, t, ref, audio, motion, motion_mask, drop_ref, drop_audio, scales=None):
+    def forward(self, x, t, ref, audio, motion, motion_mask, drop_ref, drop_audio, last=None):
         """x (B, F, C, h, w), t (B,), ref (B, C, h, w), audio (B, F, A, Da) tokens, motion (B, M, C, h, w),
-        motion_mask / drop_ref / drop_audio (B,) bool, scales (B, 2) for token students -> v (B, F, C, h, w)."""
-        extra = {"scales": scales} if self.tokens else {}
+        motion_mask / drop_ref / drop_audio (B,) bool, then `last`: scales (B, 2) for token students, a teacher's
+        ref_drop (B, N) bool (the reference tokens replaced by the null reference's) -> v (B, F, C, h, w)."""
+        extra = {"scales": last} if self.tokens else {"ref_drop": last}
         return self.model(x, t, ref, motion=motion, motion_mask=motion_mask, drop_ref=drop_ref, drop_audio=drop_audio,
                           audio=audio, **extra)
 
@@ -176,6 +177,9 @@ def export_checkpoint(folder: str | Path, out: str | Path) -> dict:
     if tokens:
         den_args.append(torch.tensor([[1.5, 2.5], [1.0, 4.0]]))
         den_names.append("scales")
+    elif name == "teacher":  # a student's network takes the whole reference (generator.StudentModel.check_guidance)
+        den_args.append(torch.rand(b, dc.grid * dc.grid, generator=gen) < 0.5)  # (B, N)
+        den_names.append("ref_drop")
 
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))  # unique even across containers
@@ -206,7 +210,7 @@ def export_checkpoint(folder: str | Path, out: str | Path) -> dict:
             "format": FORMAT, "version": EXPORT_VERSION, "opset": OPSET, "torch": torch.__version__, "key": export_key(folder),
             "source": str(folder.resolve()), "kind": name, "tokens": tokens, "steps": steps, "files": files,
             "shapes": {"frames": f, "motion_frames": m, "latent_channels": c, "latent_size": hw, "n_mels": ac.n_mels,
-                       "mel_span": ac.mel_span(f)},
+                       "mel_span": ac.mel_span(f), "ref_tokens": dc.grid * dc.grid},
         }
         (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
         os.chmod(tmp, 0o755)  # mkdtemp makes it private; an export is as readable as the checkpoint

@@ -42,6 +42,8 @@ def compare(torch_model: WindowModel, onnx_model: WindowModel, guidance: Guidanc
             "drop_ref": torch.tensor([True, False, False]), "drop_audio": torch.tensor([True, True, False])}
     if getattr(torch_model, "student_cfg", None) is not None and torch_model.student_cfg.tokens:
         cond["scales"] = torch.tensor([[1.0, 1.0], [1.5, 2.5], [2.0, 4.0]])
+    elif getattr(torch_model, "student_cfg", None) is None:  # a teacher's graph also takes the mouth drop
+        cond["ref_drop"] = torch_model.mouth[None].repeat(3, 1) & torch.tensor([[True], [False], [True]])  # (3, N)
     v_t, v_o = torch_model.model(x, t, **cond), onnx_model.model(x, t, **cond)
     lat = w["noise"][:4]
     img = images_to_unit(torch.from_numpy(w["ref_image"]))[None]  # (1, 3, H, W)

@@ -107,14 +107,18 @@ class OrtDenoiser:
     def __init__(self, session, manifest: dict):
         self.session, self.tokens = session, bool(manifest["tokens"])
         self.shapes = manifest["shapes"]
+        self.takes_ref_drop = "ref_drop" in {i.name for i in session.get_inputs()}  # a teacher's graph
 
     def __call__(self, x: torch.Tensor, t: torch.Tensor, ref: torch.Tensor, mel: torch.Tensor | None = None,
                  motion: torch.Tensor | None = None, motion_mask: torch.Tensor | None = None, drop_ref: torch.Tensor | None = None,
-                 drop_audio: torch.Tensor | None = None, scales: torch.Tensor | None = None, audio: torch.Tensor | None = None) -> torch.Tensor:
+                 drop_audio: torch.Tensor | None = None, scales: torch.Tensor | None = None, audio: torch.Tensor | None = None,
+                 ref_drop: torch.Tensor | None = None) -> torch.Tensor:
         if audio is None:
             raise ValueError("the ONNX denoiser takes audio tokens (audio=), not the log-mel")
         if self.tokens and scales is None:
             raise ValueError("this student's graph needs the guidance scales (scales=)")
+        if ref_drop is not None and not self.takes_ref_drop:
+            raise ValueError("this denoiser's graph takes no ref_drop (only a teacher's does)")
         b = x.shape[0]
         no = torch.zeros(b, dtype=torch.bool)
         if motion is None:
@@ -127,6 +131,9 @@ class OrtDenoiser:
         }
         if self.tokens:
             feeds["scales"] = _np(scales.float())
+        if self.takes_ref_drop:  # (B, N) bool; none dropped, as the torch module treats its absence
+            n = self.shapes["ref_tokens"]
+            feeds["ref_drop"] = _np(torch.zeros(b, n, dtype=torch.bool) if ref_drop is None else ref_drop.expand(b, n))
         return torch.from_numpy(self.session.run(None, feeds)[0]).to(x.device)  # (B, F, C, h, w)
 
 

@@ -41,10 +41,12 @@ def test_an_audio_guidance_interval_applies_to_every_setting_and_a_bad_one_fails
     assert not (tmp_path / "out").exists()  # refused before anything was loaded or written
 
 
-def test_the_mouth_probe_is_a_flag_for_teachers_only(tmp_path):
+def test_the_mouth_drop_is_a_flag_for_teachers_only(tmp_path):
     from distill.teacher_eval import parse_args
 
     assert parse_args(["--data", "d", "--out", "o", "--ref-mouth-drop"]).ref_mouth_drop
+    assert parse_args(["--data", "d", "--out", "o"]).backend == "torch"  # figures comparable across sessions
+    assert parse_args(["--data", "d", "--out", "o", "--backend", "onnx"]).backend == "onnx"  # the renderer's CPU default
     (tmp_path / "manifest.jsonl").write_text(json.dumps({"id": "c0", "tier": "high"}) + "\n")
     from fada_stream.generator import BUNDLED_STUDENT
 
@@ -81,6 +83,15 @@ def test_teacher_eval_end_to_end(tmp_path):
     for row in ("| ground truth |", "| default | 1.5 | 2.5 |", "| s_audio=4 | 1.5 | 4 |", "| s_ref=4 | 4 | 2.5 |"):
         assert row in md
     assert (out / "guidance_sweep.png").stat().st_size > 0
+
+    # The renderer's teacher sampler on its CPU backend: onnxruntime's denoiser counted at the call like torch's
+    pytest.importorskip("onnxscript")
+    ort_out = tmp_path / "eval_onnx"
+    assert cli(["--data", str(tmp_path / "test"), "--out", str(ort_out), "--clips", "1", "--steps", "1",
+                "--checkpoint", str(tmp_path / "ckpt"), "--s-audio", "2.5", "--s-ref", "1.5", "--threads", "1",
+                "--backend", "onnx", "--s-audio-early", "6", "--ref-mouth-drop", "--mouth-drop-from", "0.5"]) == 0
+    (row,) = json.loads((ort_out / "teacher_eval.json").read_text())["splits"][0]["settings"]
+    assert row["nfe"] == 3 * windows and row["summary"]["n_errors"] == 0  # the drop and the interval cost no pass
 
 
 def test_decoder_flag_scores_other_decoders_on_the_same_latents(tmp_path):

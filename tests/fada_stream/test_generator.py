@@ -93,26 +93,45 @@ def test_an_audio_guidance_interval_guides_high_noise_harder_at_the_same_passes(
             Guidance(1.5, 2.5, **bad)
 
 
-def test_a_partial_reference_drop_reaches_every_guidance_branch_of_the_teacher():
+def test_the_mouth_drop_reaches_every_guidance_branch_of_the_teacher_at_high_noise_only():
     from fada_stream.generator import Guidance
     from fada_stream.model.config import ModelConfig
+    from fada_stream.mouth_region import region_tokens
 
     seen = []
 
     def fake(x, t, drop_ref=None, drop_audio=None, ref_drop=None, **cond):
-        seen.append(None if ref_drop is None else tuple(ref_drop.shape))
+        seen.append(None if ref_drop is None else ref_drop.clone())
         return torch.zeros_like(x)
 
-    teacher = TeacherModel(fake, None, ModelConfig(), torch.device("cpu"), audio_encoder=lambda m: m)
-    args = (torch.zeros(4, 2, 2), torch.zeros(8, 10), None, torch.randn(3, 4, 2, 2), 2, Guidance(1.5, 2.5), lambda: False)
-    teacher.sample(*args)
-    assert seen == [None, None]  # the product never drops part of the reference
-    teacher.ref_drop = torch.zeros(4, dtype=torch.bool)
-    teacher.sample(*args)
-    assert seen[2:] == [(3, 4), (3, 4)]  # every step, all three branches (3, N)
-    teacher.ref_drop_from = 0.5
-    teacher.sample(*args[:4], 4, *args[5:])  # flow times 1, 0.75, 0.5, 0.25
-    assert seen[4:] == [(3, 4), (3, 4), (3, 4), None]  # high noise only: the last step sees the whole reference
+    cfg = ModelConfig()
+    teacher = TeacherModel(fake, None, cfg, torch.device("cpu"), audio_encoder=lambda m: m)
+    args = (torch.zeros(4, 2, 2), torch.zeros(8, 10), None, torch.randn(3, 4, 2, 2), 2)
+    teacher.sample(*args, Guidance(1.5, 2.5), lambda: False)
+    assert seen == [None, None]  # off by default: the whole reference
+    teacher.sample(*args, Guidance(1.5, 2.5, mouth_drop_from=0.0), lambda: False)
+    mouth = region_tokens(cfg.dit.grid)  # (N,)
+    assert len(seen) == 4 and all(torch.equal(r, mouth[None].repeat(3, 1)) for r in seen[2:])  # every step, all 3 branches
+    teacher.sample(*args[:4], 4, Guidance(1.5, 2.5, mouth_drop_from=0.5), lambda: False)  # flow times 1, 0.75, 0.5, 0.25
+    assert [r is None for r in seen[4:]] == [False, False, False, True]  # high noise only: the last step sees the whole reference
+    assert teacher.passes(Guidance(1.5, 2.5, mouth_drop_from=0.5)) == 3  # the drop costs no pass
+    for bad in (1.0, -0.1, float("nan"), "0.5", True):
+        with pytest.raises(ValueError, match="mouth_drop_from"):
+            Guidance(1.5, 2.5, mouth_drop_from=bad)
+
+
+def test_a_student_refuses_the_mouth_drop_before_any_window(tiny_student):
+    from fada_stream.generator import Guidance
+    from fada_stream.stream import StreamScheduler
+
+    student = load_window_model(tiny_student, "cpu", backend="torch")
+    face = load_reference(None, student.cfg.ae.image_size)
+    with pytest.raises(ValueError, match="teacher sampler setting"):
+        StreamScheduler(student, face, StreamConfig(mouth_drop_from=0.5), paced=False, out_rate=16000)
+    sched = StreamScheduler(student, face, StreamConfig(), paced=False, out_rate=16000)
+    with pytest.raises(ValueError, match="teacher sampler setting"):
+        sched.set_guidance(Guidance(1.5, 2.5, mouth_drop_from=0.0))
+    assert sched.guidance.mouth_drop_from is None  # a refused change changes nothing
 
 
 def test_audio_boost_reaches_the_sampler_and_survives_a_change_of_scales():
@@ -142,5 +161,12 @@ def test_audio_boost_reaches_the_sampler_and_survives_a_change_of_scales():
         async with AvatarSession(config=StreamConfig(s_audio_early=5.0, early_from=0.7, idle=False), paced=False, backend="torch") as s:
             s.set_guidance(s_audio=3.0)
             assert (s.guidance.s_audio, s.guidance.s_audio_early, s.guidance.early_from) == (3.0, 5.0, 0.7)  # the interval stays
+
+        async with AvatarSession(config=StreamConfig(mouth_drop_from=0.5, idle=False), sampler="teacher", paced=False,
+                                 backend="torch") as s:
+            s.set_guidance(s_audio=2.0)
+            assert (s.guidance.s_audio, s.guidance.mouth_drop_from) == (2.0, 0.5)  # the mouth drop stays
+        with pytest.raises(ValueError, match="mouth_drop_from"):
+            AvatarSession(config=StreamConfig(mouth_drop_from=1.0))
 
     asyncio.run(run())

@@ -8,6 +8,7 @@ import pytest
 from PIL import Image
 
 from fada_stream import render
+from fada_stream.generator import Guidance
 from fada_stream.checkpoint import save_checkpoint
 from fada_stream.generator import load_window_model
 from fada_stream.model import TEACHER_KIND, build_teacher, preset
@@ -65,9 +66,45 @@ def test_unset_scales_render_a_token_student_at_its_own_defaults_and_anything_el
     doc["config"]["s_audio"] = 3.25  # as distill.set_guidance leaves it
     (student / "student.json").write_text(json.dumps(doc))
     s = load_window_model(student, backend="torch")
-    assert render.offline_guidance(s, None, None) == (1.5, 3.25)
-    assert render.offline_guidance(s, 1.0, None) == (1.0, 3.25)  # a given scale wins
+    assert render.offline_guidance(s) == Guidance(1.5, 3.25)  # no interval, no mouth drop
+    assert render.offline_guidance(s, 1.0, None) == Guidance(1.0, 3.25)  # a given scale wins
+    with pytest.raises(ValueError, match="teacher sampler setting"):
+        render.offline_guidance(s, mouth_drop_from=0.5)
     teacher = load_window_model(tiny_checkpoint, backend="torch")
     assert teacher.default_guidance.s_audio == 1.0  # live: one pass
-    assert render.offline_guidance(teacher, None, None) == (1.5, 2.5)  # offline: full guidance
-    assert render.offline_guidance(teacher, None, 4.0) == (1.5, 4.0)
+    # Offline: full guidance, with the audio interval and the mouth dropped at high noise (sampling.TEACHER_RENDER)
+    assert render.offline_guidance(teacher) == Guidance(1.5, 2.5, s_audio_early=6.0, early_from=0.5, mouth_drop_from=0.5)
+    assert render.offline_guidance(teacher, None, 4.0).s_audio == 4.0
+    plain = render.offline_guidance(teacher, s_audio_early=render.OFF, mouth_drop_from=render.OFF)
+    assert plain == Guidance(1.5, 2.5) and teacher.passes(plain) == teacher.passes(render.offline_guidance(teacher)) == 3
+
+
+def test_the_renderers_teacher_sampler_is_on_by_default_and_each_part_can_be_switched_off(tiny_checkpoint, tmp_path, monkeypatch):
+    pytest.importorskip("av")
+    pcm = (0.3 * np.sin(np.arange(8000) / 5) * 32767).astype("<i2")  # 0.5 s at 16 kHz
+    with wave.open(str(tmp_path / "a.wav"), "wb") as w:
+        w.setnchannels(1), w.setsampwidth(2), w.setframerate(16000), w.writeframes(pcm.tobytes())
+    base = ["--audio", str(tmp_path / "a.wav"), "--checkpoint", str(tiny_checkpoint), "--steps", "2", "--backend", "torch"]
+    seen = []
+    real = render.render_offline
+
+    def spy(model, reference, audio, rate, cfg, progress=None):
+        seen.append(cfg)
+        return real(model, reference, audio, rate, cfg, progress)
+
+    monkeypatch.setattr(render, "render_offline", spy)
+
+    def sampled(*extra: str) -> tuple:
+        assert render.main(base + ["--out", str(tmp_path / "o.mp4"), *extra]) == 0
+        c = seen[-1]
+        return c.s_ref, c.s_audio, c.s_audio_early, c.early_from, c.mouth_drop_from
+
+    assert sampled() == (1.5, 2.5, 6.0, 0.5, 0.5)  # sampling.TEACHER_RENDER
+    assert sampled("--s-audio-early", "off", "--mouth-drop-from", "none") == (1.5, 2.5, None, 0.5, None)  # the plain formula
+    assert sampled("--mouth-drop-from", "0", "--early-from", "0.7") == (1.5, 2.5, 6.0, 0.7, 0.0)
+    n = len(seen)
+    for bad in (["--mouth-drop-from", "1"], ["--mouth-drop-from", "nan"], ["--early-from", "0"]):
+        assert render.main(base + ["--out", str(tmp_path / "bad.mp4"), *bad]) == 2
+    with pytest.raises(SystemExit):
+        render.main(base + ["--out", str(tmp_path / "bad.mp4"), "--mouth-drop-from", "soon"])  # argparse: not a number
+    assert len(seen) == n and not (tmp_path / "bad.mp4").exists()  # refused before rendering

@@ -27,6 +27,9 @@ class Spy:
     def passes(self, g):
         return self.model.passes(g)
 
+    def check_guidance(self, g):
+        return self.model.check_guidance(g)
+
     def encode_reference(self, image):
         return self.model.encode_reference(image)
 

@@ -12,7 +12,7 @@ pytest.importorskip("onnxscript")
 
 from fada_stream import AvatarSession, StreamConfig  # noqa: E402
 from fada_stream.checkpoint import CheckpointError, save_checkpoint  # noqa: E402
-from fada_stream.generator import build_window_model, load_window_model, resolve_backend  # noqa: E402
+from fada_stream.generator import Guidance, build_window_model, load_window_model, resolve_backend  # noqa: E402
 from fada_stream.model import STUDENT_KIND, Autoencoder, StudentConfig, StudentDiT, preset  # noqa: E402
 from fada_stream.model.autoencoder import AUTOENCODER_KIND  # noqa: E402
 from fada_stream.ort import runtime  # noqa: E402
@@ -33,7 +33,8 @@ def test_export_writes_three_checked_graphs_and_a_manifest(teacher_export, tiny_
     assert {f.name for f in out.iterdir()} == {"denoiser.onnx", "audio_encoder.onnx", "decoder.onnx", MANIFEST}
     assert read_manifest(out) == manifest  # every file's hash checks out
     assert manifest["kind"] == "teacher" and manifest["key"] == export_key(tiny_checkpoint)
-    assert manifest["files"]["denoiser"]["inputs"] == ["x", "t", "ref", "audio", "motion", "motion_mask", "drop_ref", "drop_audio"]
+    assert manifest["files"]["denoiser"]["inputs"] == ["x", "t", "ref", "audio", "motion", "motion_mask", "drop_ref", "drop_audio",
+                                                   "ref_drop"]
 
 
 @pytest.mark.parametrize("batch", [1, 5])
@@ -47,7 +48,8 @@ def test_graphs_take_any_batch(teacher_export, batch):
     lat = np.zeros((batch, s["frames"], s["latent_channels"], s["latent_size"], s["latent_size"]), np.float32)
     flags = np.zeros(batch, bool)
     v = den.run(None, {"x": lat, "t": np.full(batch, 0.5, np.float32), "ref": lat[:, 0], "audio": tokens, "motion": lat[:, :s["motion_frames"]],
-                       "motion_mask": flags, "drop_ref": flags, "drop_audio": flags})[0]
+                       "motion_mask": flags, "drop_ref": flags, "drop_audio": flags,
+                       "ref_drop": np.zeros((batch, s["ref_tokens"]), bool)})[0]
     assert v.shape == lat.shape and tokens.shape[:2] == (batch, s["frames"])
     assert dec.run(None, {"latents": lat[:, 0]})[0].shape == (batch, 3, 128, 128)
 
@@ -57,6 +59,27 @@ def test_teacher_parity_per_network_and_window(tiny_checkpoint, teacher_export):
     errors = compare(build_window_model(tiny_checkpoint, CPU), build_window_model(tiny_checkpoint, CPU, backend="onnx", export_dir=out))
     assert within(errors), errors
     assert errors["velocity"] > 0  # two different runtimes really ran
+
+
+def test_a_teachers_graph_takes_the_mouth_drop_and_a_students_does_not(tiny_checkpoint, teacher_export, tiny_student, tmp_path):
+    out, manifest = teacher_export
+    assert manifest["files"]["denoiser"]["inputs"][-1] == "ref_drop"
+    torch_model = build_window_model(tiny_checkpoint, CPU)
+    onnx_model = build_window_model(tiny_checkpoint, CPU, backend="onnx", export_dir=out)
+    errors = compare(torch_model, onnx_model, Guidance(1.5, 2.5, s_audio_early=6.0, mouth_drop_from=0.5), steps=4)
+    assert within(errors), errors  # whole windows with the renderer's teacher sampler, on both runtimes
+    x, t = torch.randn(2, 6, 4, 16, 16), torch.full((2,), 0.7)
+    cond = {"ref": torch.randn(2, 4, 16, 16), "audio": torch_model.audio_encoder(torch.randn(2, 80, torch_model.cfg.audio.mel_span(6)))}
+    mouth = torch_model.mouth[None].expand(2, -1)  # (2, N)
+    dropped = onnx_model.model(x, t, ref_drop=mouth, **cond)
+    with torch.no_grad():
+        whole_torch, dropped_torch = torch_model.model(x, t, **cond), torch_model.model(x, t, ref_drop=mouth, **cond)
+    torch.testing.assert_close(dropped, dropped_torch, atol=TOLERANCES["velocity"], rtol=0)
+    assert (dropped - whole_torch).abs().max() > 3 * (dropped - dropped_torch).abs().max()  # the drop is in the graph
+    export_checkpoint(tiny_student, tmp_path / "onnx")
+    student = build_window_model(tiny_student, CPU, backend="onnx", export_dir=tmp_path / "onnx")
+    with pytest.raises(ValueError, match="takes no ref_drop"):
+        student.model(x, t, scales=torch.tensor([[1.5, 2.5]] * 2), ref_drop=mouth, **cond)
 
 
 def test_student_parity_with_cfg_tokens(tiny_student, tmp_path):

@@ -1,5 +1,10 @@
-"""Where the mouth sits in a face crop, in the denoiser's token grid: the region the reference-mouth probe
-(distill.teacher_eval --ref-mouth-drop) and its training form (train_teacher --p-ref-mouth-drop) blank out."""
+"""Where the mouth sits in a face crop, in the denoiser's token grid: the region the teacher's sampler drops from
+the reference at high noise (generator.Guidance.mouth_drop_from) and its training form (train_teacher
+--p-ref-mouth-drop) blanks out.
+
+The box is fixed on the face-aligned crop the corpus and the bundled face use (the face centred, filling the
+square). A photo framed otherwise (a wide shot, a face off centre) puts something else in the box: crop it to the
+face first (docs/api.md, StreamConfig's mouth_drop_from)."""
 from __future__ import annotations
 
 import torch

@@ -1,5 +1,5 @@
 """The mouth region of a face crop in token space: what the reference-mouth probe and its training form blank out."""
-from distill.data.mouth_region import region_tokens
+from fada_stream.mouth_region import region_tokens
 
 
 def test_the_mouth_region_is_the_lower_middle_of_the_face_crop():
