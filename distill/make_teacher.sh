@@ -17,17 +17,18 @@
 # Environment: DEVICE for stages 2-3 (cuda if torch sees one, else cpu); CORPUS (corpus/train); RUN (runs/make_teacher:
 # every stage's run folder, resumable); SCALE (1: multiplies every budget; tests/distill/test_make_teacher.py runs it
 # at 0.001); CLIPS (400); AE_BATCH (256), TEACHER_BATCH (128), DECODER_BATCH (32); TEACHER_ARGS (more train_teacher
-# flags for all three teacher runs, e.g. a smaller DiT); PYTHON (python3). Each stage resumes its own run state, so an
-# interrupted call picks up where it stopped; a new RUN starts over.
+# flags for all three teacher runs, e.g. a smaller DiT); PYTHON (python3). A finished stage leaves a marker in RUN and
+# is skipped when the command runs again (an interrupted one resumes its own run state); a new RUN starts over.
 # OUT receives teacher.{json,safetensors} and autoencoder.{json,safetensors}: the folder `python -m fada_stream.render
 # --checkpoint OUT` and `python -m distill.teacher_eval --checkpoint OUT` read.
 set -euo pipefail
+OUT=$(realpath -m "${1:?usage: distill/make_teacher.sh OUT}")   # paths given relative to the caller, before the cd
+CORPUS=$(realpath -m "${CORPUS:-$(dirname "$0")/../corpus/train}")
+RUN=$(realpath -m "${RUN:-$(dirname "$0")/../runs/make_teacher}")
 cd "$(dirname "$0")/.."
 
-OUT=${1:?usage: distill/make_teacher.sh OUT}
 PY=${PYTHON:-python3}
-CORPUS=${CORPUS:-corpus/train}
-RUN=${RUN:-runs/make_teacher}
+read -r -a TARGS <<< "${TEACHER_ARGS:-}"
 SCALE=${SCALE:-1}
 CLIPS=${CLIPS:-400}
 DEVICE=${DEVICE:-$($PY -c "import torch; print('cuda' if torch.cuda.is_available() else 'cpu')")}
@@ -35,6 +36,9 @@ export PYTHONUNBUFFERED=1
 minutes() { $PY -c "import sys; print(max(0.0001, float(sys.argv[1]) * float(sys.argv[2])))" "$1" "$SCALE"; }
 mkdir -p "$OUT" "$RUN"
 stage() { echo "== $(date -u +%H:%M:%S) $*"; }
+# once NAME CMD...: run CMD unless an earlier call finished it. A second budget on a finished run would train it
+# further, and train_teacher copies its --autoencoder in again at every start.
+once() { local mark="$RUN/.done-$1"; shift; [ -f "$mark" ] || { "$@"; touch "$mark"; }; }
 
 stage "1. corpus and caches"
 [ -f "$CORPUS/manifest.jsonl" ] || $PY -m distill.data synth --out "$CORPUS" --clips "$CLIPS" --seed 0 --split train --workers 2
@@ -44,30 +48,30 @@ ALL_CACHE=$RUN/cache/high_all.safetensors   # every high clip, for the CPU decod
 [ -f "$ALL_CACHE" ] || $PY -m distill.data.windows --data "$CORPUS" --out "$ALL_CACHE" --quality 85
 
 stage "2. autoencoder and first teacher on $DEVICE"
-$PY -m distill.train_autoencoder --data "$GPU_CACHE" --out "$RUN/autoencoder" --device "$DEVICE" --batch "${AE_BATCH:-256}" \
+once autoencoder $PY -m distill.train_autoencoder --data "$GPU_CACHE" --out "$RUN/autoencoder" --device "$DEVICE" --batch "${AE_BATCH:-256}" \
     --lr 1e-3 --steps 1000000 --max-minutes "$(minutes 1.5)" --log-every 100 --eval-every 1000 --save-every 2000
 first=(--data "$GPU_CACHE" --autoencoder "$RUN/autoencoder/autoencoder" --out "$RUN/first" --device "$DEVICE"
        --batch "${TEACHER_BATCH:-128}" --workers 0 --lr 5e-4 --warmup 300 --steps 1000000 --log-every 100
-       --eval-every 1000 --save-every 2000 ${TEACHER_ARGS:-})
-$PY -m distill.train_teacher "${first[@]}" --max-minutes "$(minutes 5.5)"
-$PY -m distill.train_teacher "${first[@]}" --max-minutes "$(minutes 3.6)"   # the same run resumed, as the bundled one was
+       --eval-every 1000 --save-every 2000 "${TARGS[@]}")
+once first $PY -m distill.train_teacher "${first[@]}" --max-minutes "$(minutes 5.5)"
+once first-resumed $PY -m distill.train_teacher "${first[@]}" --max-minutes "$(minutes 3.6)"   # the same run resumed, as the bundled one was
 
 stage "3. second teacher stage on $DEVICE"
-$PY -m distill.train_teacher --init "$RUN/first" --data "$GPU_CACHE" --autoencoder "$RUN/first/autoencoder" --out "$RUN/second" \
+once second $PY -m distill.train_teacher --init "$RUN/first" --data "$GPU_CACHE" --autoencoder "$RUN/first/autoencoder" --out "$RUN/second" \
     --device "$DEVICE" --batch "${TEACHER_BATCH:-128}" --workers 0 --lr 2e-4 --warmup 200 --restyle 0.5 --restyle-shape true \
-    --steps 1000000 --max-minutes "$(minutes 3.5)" --log-every 100 --eval-every 1000 --save-every 500 ${TEACHER_ARGS:-}
+    --steps 1000000 --max-minutes "$(minutes 3.5)" --log-every 100 --eval-every 1000 --save-every 500 "${TARGS[@]}"
 
 stage "4. decoder fine-tunes on the CPU"
 dec=(--train decoder --restyle 0.5 --steps 100000 --batch "${DECODER_BATCH:-32}" --lr 2e-4 --warmup 50 --log-every 50
      --eval-every 250 --save-every 250 --device cpu)
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}
-$PY -m distill.train_autoencoder --data "$GPU_CACHE" --init "$RUN/second/autoencoder" "${dec[@]}" --max-minutes "$(minutes 50)" \
+once ae_restyled $PY -m distill.train_autoencoder --data "$GPU_CACHE" --init "$RUN/second/autoencoder" "${dec[@]}" --max-minutes "$(minutes 50)" \
     --out "$RUN/ae_restyled"
-$PY -m distill.train_autoencoder --data "$ALL_CACHE" --init "$RUN/ae_restyled/autoencoder" "${dec[@]}" --max-minutes "$(minutes 45)" \
+once ae_ref $PY -m distill.train_autoencoder --data "$ALL_CACHE" --init "$RUN/ae_restyled/autoencoder" "${dec[@]}" --max-minutes "$(minutes 45)" \
     --ref-channels 12,24,64,128 --out "$RUN/ae_ref"
-$PY -m distill.train_autoencoder --data "$ALL_CACHE" --init "$RUN/ae_ref/autoencoder" "${dec[@]}" --max-minutes "$(minutes 45)" \
+once ae_mouth $PY -m distill.train_autoencoder --data "$ALL_CACHE" --init "$RUN/ae_ref/autoencoder" "${dec[@]}" --max-minutes "$(minutes 45)" \
     --mouth-weight 2 --out "$RUN/ae_mouth"
-$PY -m distill.train_autoencoder --data "$ALL_CACHE" --init "$RUN/ae_mouth/autoencoder" "${dec[@]}" --max-minutes "$(minutes 40)" \
+once ae_faint $PY -m distill.train_autoencoder --data "$ALL_CACHE" --init "$RUN/ae_mouth/autoencoder" "${dec[@]}" --max-minutes "$(minutes 40)" \
     --mouth-weight 2 --mouth-corrupt 1.0 --out "$RUN/ae_faint"
 
 cp "$RUN/second/teacher.json" "$RUN/second/teacher.safetensors" "$OUT/"

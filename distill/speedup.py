@@ -88,6 +88,7 @@ def measure(teacher_dir: Path, student_dir: Path, backend: str, device: torch.de
     for name, (model, steps, guidance, _) in runs.items():
         passes = model.passes(guidance)
         out[name] = {"steps": steps, "passes": passes, "nfe": steps * passes, "s_ref": guidance.s_ref, "s_audio": guidance.s_audio,
+                     "s_audio_early": guidance.s_audio_early, "mouth_drop_from": guidance.mouth_drop_from,
                      "windows": len(times[name][0]),
                      "sample_ms": round(statistics.median(times[name][0]), 1), "window_ms": round(statistics.median(times[name][1]), 1)}
     t, s = out["teacher"], out["student"]

@@ -356,6 +356,8 @@ def main(cfg: TeacherEvalConfig) -> tuple[dict[str, Any], list[Path]]:
 
     t0 = time.time()
     split_ids = {Path(d): high_ids(Path(d), cfg.clips, cfg.skip) for d in cfg.data}  # before any loading: a bad set fails at once
+    if not 0.0 <= cfg.mouth_drop_from < 1.0:  # checked with or without --ref-mouth-drop: a typo is never ignored
+        raise ValueError(f"--mouth-drop-from must be a flow time in [0, 1), got {cfg.mouth_drop_from!r}")
     if cfg.mouth_drop_from > 0 and not cfg.ref_mouth_drop:
         raise ValueError(f"--mouth-drop-from must come with --ref-mouth-drop, got {cfg.mouth_drop_from!r} alone")
     mouth_drop = cfg.mouth_drop_from if cfg.ref_mouth_drop else None

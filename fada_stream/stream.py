@@ -52,9 +52,6 @@ class StreamConfig:
     audio_boost: float = 0.0  # token students: one more pass of audio guidance on their output (generator.Guidance)
     s_audio_early: float | None = None  # an audio guidance interval: this scale at flow times >= early_from (generator.Guidance)
     early_from: float = 0.5
-    # The teacher only: drop the reference's mouth at flow times >= this (generator.Guidance; None: off). The box is
-    # fixed on a face-aligned crop (fada_stream.mouth_region), so it needs a reference framed like the bundled face.
-    mouth_drop_from: float | None = None
     adaptive: bool = True
     budget: float = 0.75  # share of a window's playback time its generation may take before steps drop
     vad: bool = True  # gate the model's audio with webrtcvad (noise between words keeps the mouth still)
@@ -66,6 +63,10 @@ class StreamConfig:
     # after this long without a push, while frames are running out, it is padded with silence instead.
     # Longer than any real-time feed's chunk interval, so a live microphone is never padded (that would add latency).
     pad_after_s: float = 0.3
+    # The teacher only: drop the reference's mouth at flow times >= this (generator.Guidance; None: off). The box is
+    # fixed on a face-aligned crop (fada_stream.mouth_region), so it needs a reference framed like the bundled face.
+    # Last, so configs built positionally before it keep their meaning.
+    mouth_drop_from: float | None = None
 
 
 @dataclass

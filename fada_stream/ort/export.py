@@ -58,7 +58,7 @@ class DenoiserGraph(nn.Module):
         """x (B, F, C, h, w), t (B,), ref (B, C, h, w), audio (B, F, A, Da) tokens, motion (B, M, C, h, w),
         motion_mask / drop_ref / drop_audio (B,) bool, then `last`: scales (B, 2) for token students, a teacher's
         ref_drop (B, N) bool (the reference tokens replaced by the null reference's) -> v (B, F, C, h, w)."""
-        extra = {"scales": last} if self.tokens else {"ref_drop": last}
+        extra = {"scales": last} if self.tokens else ({} if last is None else {"ref_drop": last})  # a naive student: neither
         return self.model(x, t, ref, motion=motion, motion_mask=motion_mask, drop_ref=drop_ref, drop_audio=drop_audio,
                           audio=audio, **extra)
 

@@ -32,6 +32,11 @@ def test_one_command_remakes_the_bundled_teacher_chain(corpus, tmp_path):
         m = (m.get("init") or {}).get("meta")
     assert len(chain) == 5 and "--mouth-weight 2" in chain[1] and "--ref-channels" in chain[2] and "--train decoder" in chain[3]
 
+    step = teacher["step"]
+    again = subprocess.run(["bash", str(SCRIPT), str(out)], env=env, capture_output=True, text=True, timeout=900)
+    assert again.returncode == 0, again.stdout[-3000:] + again.stderr[-3000:]
+    assert json.loads((out / "teacher.json").read_text())["meta"]["step"] == step  # a finished stage is not trained again
+
     from fada_stream.generator import load_window_model
 
     model = load_window_model(out, "cpu", backend="torch")  # what render --checkpoint OUT serves

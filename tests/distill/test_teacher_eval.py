@@ -53,7 +53,7 @@ def test_the_mouth_drop_is_a_flag_for_teachers_only(tmp_path):
     assert cli(["--data", str(tmp_path), "--out", str(tmp_path / "out"), "--clips", "1", "--ref-mouth-drop",
                 "--checkpoint", str(BUNDLED_STUDENT)]) == 2  # a probe of the teacher's reference stream
     assert parse_args(["--data", "d", "--out", "o", "--ref-mouth-drop", "--mouth-drop-from", "0.5"]).mouth_drop_from == 0.5
-    for bad in (["--mouth-drop-from", "0.5"], ["--ref-mouth-drop", "--mouth-drop-from", "1"]):  # alone, or never
+    for bad in (["--mouth-drop-from", "0.5"], ["--mouth-drop-from", "-1"], ["--ref-mouth-drop", "--mouth-drop-from", "1"]):  # alone, or never
         assert cli(["--data", str(tmp_path), "--out", str(tmp_path / "out"), "--clips", "1", *bad]) == 2
     assert not (tmp_path / "out").exists()
 

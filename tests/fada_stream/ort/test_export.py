@@ -82,6 +82,18 @@ def test_a_teachers_graph_takes_the_mouth_drop_and_a_students_does_not(tiny_chec
         student.model(x, t, scales=torch.tensor([[1.5, 2.5]] * 2), ref_drop=mouth, **cond)
 
 
+def test_a_naive_student_exports_without_scales_or_ref_drop(tmp_path, awake):
+    torch.manual_seed(3)
+    cfg = StudentConfig(model=preset("tiny", width=32, depth=1, heads=2, frames=6, motion_frames=2), steps=2, tokens=False)
+    path = tmp_path / "naive"
+    save_checkpoint(path / "student", STUDENT_KIND, cfg, awake(StudentDiT(cfg)).state_dict())
+    save_checkpoint(path / "autoencoder", AUTOENCODER_KIND, cfg.model.ae, Autoencoder(cfg.model.ae).state_dict())
+    manifest = export_checkpoint(path, tmp_path / "onnx")
+    assert manifest["files"]["denoiser"]["inputs"][-1] == "drop_audio"  # the three-branch guidance's flags, nothing more
+    errors = compare(build_window_model(path, CPU), build_window_model(path, CPU, backend="onnx", export_dir=tmp_path / "onnx"))
+    assert within(errors), errors
+
+
 def test_student_parity_with_cfg_tokens(tiny_student, tmp_path):
     export_checkpoint(tiny_student, tmp_path / "onnx")
     torch_model = build_window_model(tiny_student, CPU)
